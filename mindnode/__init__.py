@@ -1,0 +1,1 @@
+"""mindnode package."""
