@@ -135,7 +135,7 @@ def main() -> None:
     }
     print(json.dumps(result))
     if prof:
-        pstats.Stats(prof, stream=sys.stderr).sort_stats("cumulative").print_stats(35)
+        pstats.Stats(prof, stream=sys.stderr).sort_stats(os.environ.get("SORT", "cumulative")).print_stats(35)
 
 
 if __name__ == "__main__":
