@@ -10,6 +10,7 @@ key                      value
 ``b`` + block hash       canonical encoding of the whole `Block`
 ``H`` + block hash       canonical encoding of the block's `Header` (cheap parent lookups)
 ``h`` + height (8 B BE)  hash of the block at that height on the head chain
+``d`` + block hash       total difficulty of the chain ending at that block (msgpack int)
 ``t`` + tx hash          msgpack ``[block hash, index]``: where the transaction is
 ``s`` + state key        canonical record (see `ledger.state` for the state keys)
 ``n`` + node hash        65-byte state-trie node (see `ledger.trie`)
@@ -25,6 +26,7 @@ SCHEMA_VERSION = b"1"
 META = b"m"
 BLOCK = b"b"
 HEADER = b"H"
+TOTAL_DIFFICULTY = b"d"
 HEIGHT = b"h"
 TX = b"t"
 STATE = b"s"
@@ -42,6 +44,10 @@ def block_key(block_hash: bytes) -> bytes:
 
 def header_key(block_hash: bytes) -> bytes:
     return HEADER + block_hash
+
+
+def td_key(block_hash: bytes) -> bytes:
+    return TOTAL_DIFFICULTY + block_hash
 
 
 def height_key(height: int) -> bytes:

@@ -12,9 +12,10 @@ consensus hook (turns, validator membership, votes: supplied by the node layer),
 transaction root, every transaction's size/body/signature (signatures verified in parallel, see
 `ledger.sigs`), execution of the transactions against the head state, and the state root.
 
-Forks: blocks are keyed by hash and the head is a pointer, so side-chain blocks can be stored
-(`put_block`) before any decision; `import_block` itself extends the head only. The undo log per
-block gives the node layer what it needs to rewind the head for a reorganisation (`rewind_head`).
+Forks: blocks are keyed by hash and the head is a pointer. `import_block` extends the head;
+side-chain blocks are stored unexecuted with `put_block` (header, seal and tx-root checked, total
+difficulty recorded); `reorg_to(hash)` switches the head to a stored branch using the per-block
+undo logs (`rewind_head`) and full re-verification of the branch. Fork *choice* is the node's.
 """
 
 from __future__ import annotations
@@ -116,7 +117,7 @@ class Store:
             with db.write_batch(transaction=True, sync=sync) as wb:
                 wb.put(schema.SCHEMA_KEY, schema.SCHEMA_VERSION)
                 wb.put(schema.GENESIS_KEY, header.hash)
-                _write_block(wb, block, block.encode(), changes, update, undo=[])
+                _write_block(wb, block, block.encode(), changes, update, undo=[], td=0)
         except BaseException:
             db.close()
             raise
@@ -254,11 +255,63 @@ class Store:
         return self.prove(b"a" + addr)
 
     # -- writing --------------------------------------------------------------------------------
-    def put_block(self, block: Block) -> None:
-        """Store a block by hash without executing it or moving the head (side chains, sync)."""
+    def total_difficulty(self, block_hash: bytes) -> int | None:
+        """Sum of difficulties from genesis to this stored block (fork choice), or None if unknown."""
+        raw = self._db.get(schema.td_key(block_hash))
+        return None if raw is None else unpack_plain(raw)
+
+    def is_canonical(self, block_hash: bytes) -> bool:
+        """True when the block is on the head chain."""
+        header = self.get_header(block_hash)
+        return header is not None and self._db.get(schema.height_key(header.height)) == block_hash
+
+    def put_block(self, block: Block) -> int:
+        """Store a side-chain block by hash without executing it or moving the head, after the
+        checks that need no state (header rules and seal against its stored parent, body limits,
+        transaction root). Returns its total difficulty. Execution happens if and when the node
+        switches to its chain (`reorg_to`)."""
+        header = block.header
+        parent_td = self.total_difficulty(header.parent_hash)
+        parent = self.get_header(header.parent_hash)
+        if parent is None or parent_td is None:
+            raise UnknownParent(f"block {header.height} has unknown parent {header.parent_hash.hex()}")
+        validate_header(parent, header, self._params)
+        validate_body(block, self._params)
+        td = parent_td + header.difficulty
         with self._db.write_batch(transaction=True, sync=self.sync) as wb:
             wb.put(schema.block_key(block.hash), block.encode())
-            wb.put(schema.header_key(block.hash), block.header.encode())
+            wb.put(schema.header_key(block.hash), header.encode())
+            wb.put(schema.td_key(block.hash), msgpack.packb(td))
+        return td
+
+    def reorg_to(self, target_hash: bytes) -> Header:
+        """Make the stored block `target_hash` the head: rewind to the common ancestor, then
+        import the target's branch block by block (fully verified). If a branch block is invalid,
+        the old chain is restored and InvalidBlock is raised. Each step is one atomic write, so a
+        crash mid-reorg leaves a consistent (if shorter) chain that sync then extends. Fork choice
+        (which chain to want) is the caller's: see `total_difficulty`."""
+        branch: list[bytes] = []
+        h = target_hash
+        while not self.is_canonical(h):
+            header = self.get_header(h)
+            if header is None:
+                raise UnknownParent(f"block {h.hex()} (on the target branch) is not stored")
+            branch.append(h)
+            h = header.parent_hash
+        ancestor = self.get_header(h)
+        old = [self._db.get(schema.height_key(n)) for n in range(ancestor.height + 1, self.height + 1)]
+        while self.height > ancestor.height:
+            self.rewind_head()
+        try:
+            for bh in reversed(branch):
+                self.import_block(self.get_block_bytes(bh))
+        except InvalidBlock:
+            while self.height > ancestor.height:
+                self.rewind_head()
+            for bh in old:
+                self.import_block(self.get_block_bytes(bh))
+            raise
+        return self._head
 
     def import_block(self, block: Block | bytes) -> Header:
         """Verify `block` completely and make it the new head in one atomic write. Raises
@@ -275,7 +328,7 @@ class Store:
             if len(data) > self._params.max_block_bytes:
                 raise InvalidBlock(f"block is {len(data)} bytes, over the limit of {self._params.max_block_bytes}")
         header = block.header
-        if header.hash == self._head.hash:
+        if header.hash == self._head.hash or self.is_canonical(header.hash):
             return header
         parent = self._head if header.parent_hash == self._head.hash else self.get_header(header.parent_hash)
         if parent is None:
@@ -315,8 +368,9 @@ class Store:
         return header
 
     def _commit(self, block: Block, data: bytes, changes, update, undo) -> None:
+        td = self.total_difficulty(block.header.parent_hash) + block.header.difficulty
         with self._db.write_batch(transaction=True, sync=self.sync) as wb:
-            _write_block(wb, block, data, changes, update, undo)
+            _write_block(wb, block, data, changes, update, undo, td)
         self._head = block.header
         self._trie.root = update.root
         nodes = self._nodes
@@ -365,9 +419,10 @@ class Store:
             yield self.get_block(h)
 
 
-def _write_block(wb, block: Block, data: bytes, changes, update, undo) -> None:
+def _write_block(wb, block: Block, data: bytes, changes, update, undo, td: int) -> None:
     h = block.hash
     wb.put(schema.block_key(h), data)
+    wb.put(schema.td_key(h), msgpack.packb(td))
     wb.put(schema.header_key(h), block.header.encode())
     wb.put(schema.height_key(block.height), h)
     for i, tx in enumerate(block.txs):

@@ -202,3 +202,44 @@ def test_check_tx_leaves_state_untouched(store):
     assert state.changes() == {}
     with pytest.raises(InvalidTransaction, match="nonce"):
         check_tx(state, ctx, transfers(1, 3)[0])
+
+
+def test_reorg_to_a_stored_branch_and_back(store):
+    next_block(store, transfers(2))
+    b2 = next_block(store, transfers(2, 2))
+    assert store.total_difficulty(b2.hash) == 4
+    # build a side branch s2 <- s3 on b1, then return to b2
+    store.rewind_head()
+    s2 = next_block(store, [sign_tx(BOB, CHAIN, 0, 0, Transfer(to=CAROL.address, amount=NMT))], dt_ms=3000)
+    s3 = next_block(store, transfers(1, 2), dt_ms=3000)
+    side_root = store.state_root
+    store.reorg_to(b2.hash)
+    assert store.head == b2.header and store.get_block(2) == b2
+    assert store.account(BOB.address).nonce == 0 and store.get_tx(s2.txs[0].hash) is None
+    assert store.total_difficulty(s3.hash) == 6 > store.total_difficulty(b2.hash)
+    store.reorg_to(s3.hash)
+    assert store.head == s3.header and store.state_root == side_root
+    assert store.get_tx(s2.txs[0].hash)[2] == 2 and store.get_tx(b2.txs[1].hash) is None
+    store.state().audit()
+
+
+def test_put_block_checks_headers_and_a_bad_branch_restores_the_old_chain(store):
+    b1 = next_block(store, transfers(2))
+    b2 = next_block(store, transfers(2, 2))
+    store.rewind_head()
+    good = build_block(store, V0, [], store.head.timestamp + 3000, 1)
+    store.import_block(good)
+    bad3 = _reseal(build_block(store, V0, [], store.head.timestamp + 3000, 1), state_root=b"\x05" * 32)
+    store.rewind_head()
+    store.reorg_to(b2.hash)
+    with pytest.raises(InvalidBlock, match="seal"):
+        store.put_block(Block(header=dataclasses.replace(bad3.header, height=3, seal=b"\x00" * 64), txs=()))
+    with pytest.raises(UnknownParent):
+        store.put_block(_reseal(bad3, parent_hash=b"\x01" * 32))
+    assert store.put_block(bad3) == 2 + 1 + 1      # b1 in turn, two out-of-turn blocks
+    before = dump(store)
+    with pytest.raises(InvalidBlock, match="state root"):
+        store.reorg_to(bad3.hash)
+    assert store.head == b2.header and store.get_block(1) == b1
+    after = dump(store)
+    assert {k: v for k, v in after.items() if k[:1] in b"shnt"} == {k: v for k, v in before.items() if k[:1] in b"shnt"}
