@@ -16,6 +16,8 @@ key                                                 value
 ``xchain``                                          `ChainRecord` (chain id, params, supply, vesting start)
 ==================================================  =====================================================
 
+Later modules claim their own prefixes with `register_state_prefix` (no edit here).
+
 Why a flat map with prefixes: every rule is a handful of point reads and writes, prefix order
 gives the two ordered queries the chain needs for free (unbondings by release time, candidates by
 stake), and the state root can commit to exactly these bytes.
@@ -136,6 +138,16 @@ RECORD_OF_PREFIX: dict[int, type[Record] | None] = {
     ord("a"): Account, ord("c"): Candidate, ord("s"): Stake, ord("q"): Unbonding, ord("r"): None,
     ord("g"): Vesting, ord("p"): Pool, ord("x"): ChainRecord,
 }
+
+
+def register_state_prefix(prefix: bytes, cls: type[Record] | None) -> None:
+    """Claim a one-byte state-key prefix for a module's own records (e.g. a later issue's job or
+    reward records), so a new kind or hook needs no edit here. Claiming a taken prefix is an error."""
+    if len(prefix) != 1:
+        raise ValueError("a state prefix is one byte")
+    if prefix[0] in RECORD_OF_PREFIX and RECORD_OF_PREFIX[prefix[0]] is not cls:
+        raise ValueError(f"state prefix {prefix!r} is already used by {RECORD_OF_PREFIX[prefix[0]]}")
+    RECORD_OF_PREFIX[prefix[0]] = cls
 
 
 def account_key(addr: bytes) -> bytes:

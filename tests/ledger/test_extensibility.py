@@ -8,11 +8,21 @@ import pytest
 from conftest import ALICE, CHAIN, V0, next_block
 
 from ledger import sigs
-from ledger.codec import Str
+from ledger.codec import Record, Str, UInt, record
 from ledger.errors import InvalidTransaction
 from ledger.registry import KINDS, TxBody, tx_kind
-from ledger.state import Account
+from ledger.state import register_state_prefix
+from ledger.trie import verify_proof
 from ledger.tx import Transaction, sign_tx
+
+
+@record
+class NoteCount(Record):
+    count: Annotated[int, UInt(32)]
+    last: Annotated[str, Str(32)]
+
+
+register_state_prefix(b"N", NoteCount)      # the module's own state records
 
 
 @tx_kind("test_note")
@@ -26,9 +36,8 @@ class Note(TxBody):
             raise InvalidTransaction("empty note")
 
     def apply(self, state, ctx, tx):
-        key = b"a" + b"\x00notes" + tx.sender[:26]       # reuse the Account record as a counter
-        cur = state.get(key) or Account(balance=0, nonce=0)
-        state.put(key, Account(balance=0, nonce=cur.nonce + 1))
+        cur = state.get(b"N" + tx.sender)
+        state.put(b"N" + tx.sender, NoteCount(count=(cur.count if cur else 0) + 1, last=self.text))
 
 
 def test_a_new_kind_works_end_to_end(store):
@@ -38,7 +47,11 @@ def test_a_new_kind_works_end_to_end(store):
     skipped = []
     blk = next_block(store, [tx, sign_tx(ALICE, CHAIN, 1, 0, Note(text=""))], skipped=skipped)
     assert blk.txs == (tx,) and "empty note" in str(skipped[0][1])
-    assert store.state().get(b"a\x00notes" + ALICE.address[:26]).nonce == 1
+    assert store.state().get(b"N" + ALICE.address) == NoteCount(count=1, last="hello")
+    raw, proof = store.prove(b"N" + ALICE.address)
+    assert verify_proof(store.state_root, b"N" + ALICE.address, raw, proof)
+    with pytest.raises(ValueError, match="already used"):
+        register_state_prefix(b"a", NoteCount)
     assert store.account(V0.address).balance > 0
 
 
