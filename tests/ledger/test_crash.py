@@ -19,7 +19,7 @@ from ledger.tx import sign_tx
 from ledger.txkinds.transfer import Transfer
 
 CHILD = Path(__file__).with_name("crash_importer.py")
-N_BLOCKS = 30
+N_BLOCKS = 40
 TXS_PER_BLOCK = 150
 
 
@@ -52,8 +52,17 @@ def _check_consistent(path: Path, roots: dict) -> int:
         everything = dump(store)
         state_items = [(k[1:], v) for k, v in everything.items() if k[:1] == b"s"]
         assert build_root(state_items) == head.state_root, "flat state does not match the head's root"
-        nodes = {k[1:] for k in everything if k[:1] == b"n"}
-        assert len(nodes) >= len(state_items)
+        nodes = {k[1:]: v for k, v in everything.items() if k[:1] == b"n"}
+        reachable, todo = set(), [head.state_root]
+        while todo:
+            h = todo.pop()
+            reachable.add(h)
+            node = nodes[h]                       # KeyError = a node missing from the batch
+            if node[0] == 1:
+                todo += [c for c in (node[1:33], node[33:65]) if c != bytes(32)]
+        assert reachable == set(nodes), "trie nodes left over from another head"
+        assert {k for k in everything if k[:1] == b"u"} == {b"u" + store.get_block(h).hash
+                                                             for h in range(1, head.height + 1)}
         for k, v in random.sample(state_items, 5):
             assert verify_proof(head.state_root, k, v, store.prove(k)[1])
         store.state().audit()
@@ -75,13 +84,17 @@ def test_sigkill_mid_import_leaves_old_or_new_head(tmp_path):
     kills, height, rounds = 0, 0, 0
     while height < N_BLOCKS:
         rounds += 1
-        assert rounds < 60, "importer makes no progress"
+        assert rounds < 100, "importer makes no progress"
         child = subprocess.Popen([sys.executable, str(CHILD), str(db), str(blocks_file)],
                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-        # wait until it has imported at least one block (so the kill lands mid-import), then kill soon after
+        # wait for two imports to learn how long one takes here, then kill at a random instant
+        # within the next few imports (so kills land inside imports and inside write batches)
         first = child.stdout.readline().strip()
-        if first and first != "done":
-            time.sleep(rnd.uniform(0.0, 0.25))
+        t1 = time.perf_counter()
+        second = child.stdout.readline().strip() if first not in ("", "done") else "done"
+        if second not in ("", "done"):
+            per_block = time.perf_counter() - t1
+            time.sleep(rnd.uniform(0.0, 2.5 * per_block))
             child.send_signal(signal.SIGKILL)
             kills += child.wait() == -signal.SIGKILL
         else:
@@ -94,4 +107,4 @@ def test_sigkill_mid_import_leaves_old_or_new_head(tmp_path):
         assert new_height >= height
         height = new_height
     print(f"{kills} kills in {rounds} rounds")
-    assert kills >= 4, f"only {kills} kills landed before the importer finished"
+    assert kills >= 6, f"only {kills} kills landed before the importer finished"
