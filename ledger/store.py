@@ -52,6 +52,9 @@ NODE_CACHE_SIZE = 500_000
 
 #: consensus_check(parent_header, header, state_before) -> None; raise InvalidBlock to reject.
 ConsensusCheck = Callable[[Header, Header, State], None]
+#: post_execution_check(header, state_after) -> None; raise InvalidBlock to reject (e.g. an epoch
+#: block whose `extra` must list the validator set computed from the state after it).
+PostExecutionCheck = Callable[[Header, State], None]
 
 
 class UnknownParent(InvalidBlock):
@@ -86,6 +89,7 @@ class Store:
         self.path = path
         self.sync = sync
         self.consensus_check: ConsensusCheck | None = None
+        self.post_execution_check: PostExecutionCheck | None = None
         head = db.get(schema.HEAD_KEY)
         if head is None:
             raise StoreError(f"database at {path} has no head block (initialisation was interrupted?); "
@@ -329,7 +333,10 @@ class Store:
             except DecodeError as exc:
                 raise InvalidBlock(f"malformed block: {exc}") from None
         else:
-            data = block.encode()
+            try:
+                data = block.encode()
+            except DecodeError as exc:
+                raise InvalidBlock(f"block cannot be encoded: {exc}") from None
             if len(data) > self._params.max_block_bytes:
                 raise InvalidBlock(f"block is {len(data)} bytes, over the limit of {self._params.max_block_bytes}")
         header = block.header
@@ -363,6 +370,8 @@ class Store:
             _check_signatures(sigs_ok(), header)
             i = getattr(exc, "index", "?")
             raise InvalidBlock(f"block {header.height}: transaction {i} is invalid: {exc}") from None
+        if self.post_execution_check is not None:
+            self.post_execution_check(header, state)
         changes = state.changes()
         update = self._trie.update(changes)
         _check_signatures(sigs_ok(), header)

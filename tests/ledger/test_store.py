@@ -137,11 +137,19 @@ def test_consensus_hook_can_veto(store):
         if header.proposer != V0.address:
             raise InvalidBlock(f"proposer of block {header.height} is not in the validator set")
 
+    def after(header, state):
+        seen.append(("after", header.height, len(state.validator_set(header.timestamp))))
+        if header.extra == b"veto":
+            raise InvalidBlock("epoch block lists the wrong validators")
+
     store.consensus_check = check
+    store.post_execution_check = after
     with pytest.raises(InvalidBlock, match="not in the validator set"):
         store.import_block(build_block(store, CAROL, [], store.head.timestamp + 1, 1))
+    with pytest.raises(InvalidBlock, match="wrong validators"):
+        store.import_block(build_block(store, V0, [], store.head.timestamp + 1, 2, extra=b"veto"))
     next_block(store)
-    assert seen == [(0, 1, False), (0, 1, True)]
+    assert seen == [(0, 1, False), (0, 1, True), ("after", 1, 1), (0, 1, True), ("after", 1, 1)]
 
 
 def test_side_chain_blocks_are_stored_not_executed_and_rewind(store):
