@@ -13,7 +13,7 @@ key                      value
 ``d`` + block hash       total difficulty of the chain ending at that block (msgpack int)
 ``t`` + tx hash          msgpack ``[block hash, index]``: where the transaction is
 ``s`` + state key        canonical record (see `ledger.state` for the state keys)
-``n`` + node hash        65-byte state-trie node (see `ledger.trie`)
+``n`` + position         65-byte state-trie node at that tree position (see `ledger.trie.position`)
 ``u`` + block hash       undo log: msgpack list of ``[state key, old value or nil]`` for the
                          keys the block changed (lets the node issue rewind the head on a reorg)
 =======================  ============================================================
@@ -62,8 +62,8 @@ def state_key(key: bytes) -> bytes:
     return STATE + key
 
 
-def node_key(node_hash: bytes) -> bytes:
-    return NODE + node_hash
+def node_key(pos: bytes) -> bytes:
+    return NODE + pos
 
 
 def undo_key(block_hash: bytes) -> bytes:

@@ -114,7 +114,7 @@ class Store:
             raise StoreError(f"{path} already exists and is not empty; refusing to overwrite a chain database")
         state = genesis_state(genesis)
         changes = state.changes()
-        update = Trie(lambda h: None).update(changes)
+        update = Trie(lambda pos: None).update(changes)
         header = genesis_header(genesis.chain_id, genesis.timestamp * 1000, update.root)
         block = Block(header=header, txs=())
         try:
@@ -194,15 +194,25 @@ class Store:
     def state_root(self) -> bytes:
         return self._head.state_root
 
-    def _get_node(self, h: bytes) -> bytes | None:
-        node = self._nodes.get(h)
+    def _get_node(self, pos: bytes) -> bytes | None:
+        node = self._nodes.get(pos)
         if node is None:
-            node = self._db.get(schema.NODE + h)
+            node = self._db.get(schema.NODE + pos)
             if node is not None:
                 if len(self._nodes) >= NODE_CACHE_SIZE:
                     self._nodes.clear()
-                self._nodes[h] = node
+                self._nodes[pos] = node
         return node
+
+    def _cache_nodes(self, update) -> None:
+        """Mirror a committed trie update in the node cache (positions are overwritten in place,
+        so every put must replace the cached node)."""
+        nodes = self._nodes
+        for pos in update.deletes:
+            nodes.pop(pos, None)
+        nodes.update(update.puts)
+        if len(nodes) > NODE_CACHE_SIZE:
+            nodes.clear()
 
     def _load_header(self, block_hash: bytes) -> Header:
         header = self.get_header(block_hash)
@@ -387,11 +397,7 @@ class Store:
             _write_block(wb, block, data, changes, update, undo, td)
         self._head = block.header
         self._trie.root = update.root
-        nodes = self._nodes
-        for h in update.deleted:
-            nodes.pop(h, None)
-        if len(nodes) + len(update.new_nodes) < NODE_CACHE_SIZE:
-            nodes.update(update.new_nodes)
+        self._cache_nodes(update)
 
     def rewind_head(self) -> Header:
         """Undo the head block (its state changes, trie, height and tx indexes) in one atomic write;
@@ -414,10 +420,10 @@ class Store:
                     wb.delete(schema.STATE + k)
                 else:
                     wb.put(schema.STATE + k, v)
-            for h, node in update.new_nodes.items():
-                wb.put(schema.NODE + h, node)
-            for h in update.deleted:
-                wb.delete(schema.NODE + h)
+            for pos in update.deletes:
+                wb.delete(schema.NODE + pos)
+            for pos, node in update.puts.items():
+                wb.put(schema.NODE + pos, node)
             for tx in block.txs:
                 wb.delete(schema.tx_key(tx.hash))
             wb.delete(schema.height_key(head.height))
@@ -425,7 +431,7 @@ class Store:
             wb.put(schema.HEAD_KEY, parent.hash)
         self._head = parent
         self._trie.root = update.root
-        self._nodes.clear()
+        self._cache_nodes(update)
         return parent
 
     def iter_blocks(self, start: int = 0) -> Iterable[Block]:
@@ -446,10 +452,10 @@ def _write_block(wb, block: Block, data: bytes, changes, update, undo, td: int) 
             wb.delete(schema.STATE + k)
         else:
             wb.put(schema.STATE + k, v)
-    for nh in update.deleted:
-        wb.delete(schema.NODE + nh)
-    for nh, node in update.new_nodes.items():
-        wb.put(schema.NODE + nh, node)
+    for pos in update.deletes:
+        wb.delete(schema.NODE + pos)
+    for pos, node in update.puts.items():
+        wb.put(schema.NODE + pos, node)
     if block.height > 0:
         wb.put(schema.undo_key(h), msgpack.packb(undo, use_bin_type=True))
     wb.put(schema.HEAD_KEY, h)

@@ -12,6 +12,7 @@ from pathlib import Path
 import msgpack
 import pytest
 from conftest import CHAIN, KEYS, V0, dump, make_genesis
+from test_trie import reachable_positions
 
 from ledger.store import Store, build_block
 from ledger.trie import build_root, verify_proof
@@ -53,14 +54,7 @@ def _check_consistent(path: Path, roots: dict) -> int:
         state_items = [(k[1:], v) for k, v in everything.items() if k[:1] == b"s"]
         assert build_root(state_items) == head.state_root, "flat state does not match the head's root"
         nodes = {k[1:]: v for k, v in everything.items() if k[:1] == b"n"}
-        reachable, todo = set(), [head.state_root]
-        while todo:
-            h = todo.pop()
-            reachable.add(h)
-            node = nodes[h]                       # KeyError = a node missing from the batch
-            if node[0] == 1:
-                todo += [c for c in (node[1:33], node[33:65]) if c != bytes(32)]
-        assert reachable == set(nodes), "trie nodes left over from another head"
+        assert reachable_positions(head.state_root, nodes) == set(nodes), "trie nodes of another head"
         assert {k for k in everything if k[:1] == b"u"} == {b"u" + store.get_block(h).hash
                                                              for h in range(1, head.height + 1)}
         for k, v in random.sample(state_items, 5):
