@@ -446,16 +446,23 @@ class State:
     def pool(self, name: str) -> Pool | None:
         return self.get(pool_key(name))
 
-    def pool_available(self, name: str, t_s: int) -> int:
-        """What pool `name` may emit at unix time `t_s`: its unlocked rows plus returns, less emissions."""
+    def pool_unlocked(self, name: str, t_s: int) -> int:
+        """How much of pool `name`'s genesis rows has unlocked by unix time `t_s` (emitted or not)."""
         from ledger.vesting import unlocked
 
         pool = self.pool(name)
         if pool is None:
             return 0
         start, month_s = self.chain.allocation_start, self.params.month_s
-        unl = sum(unlocked(_row(r), start, month_s, t_s) for r in pool.rows)
-        return unl + pool.returned - pool.emitted
+        return sum(unlocked(_row(r), start, month_s, t_s) for r in pool.rows)
+
+    def pool_available(self, name: str, t_s: int) -> int:
+        """What pool `name` may emit at unix time `t_s`: its unlocked rows plus returns, less emissions.
+        (Its still-locked part is ``pool.allocated - pool_unlocked``; the two add up to ``pool.holding``.)"""
+        pool = self.pool(name)
+        if pool is None:
+            return 0
+        return self.pool_unlocked(name, t_s) + pool.returned - pool.emitted
 
     def emit_from_pool(self, name: str, amount: int, to: bytes, t_s: int) -> None:
         """Move `amount` from pool `name` to `to`'s balance (the economics issue's primitive)."""

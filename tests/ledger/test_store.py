@@ -7,8 +7,8 @@ import pytest
 from conftest import ALICE, BOB, CAROL, CHAIN, KEYS, V0, V1, dump, make_genesis, next_block
 
 from ledger.block import Block, make_header
-from ledger.errors import InvalidBlock, InvalidTransaction, StoreError
-from ledger.genesis import NMT
+from ledger.errors import GenesisError, InvalidBlock, InvalidTransaction, StoreError
+from ledger.genesis import NMT, AllocationRow, GenesisAccount, GenesisValidator
 from ledger.store import NotOnHead, Store, UnknownParent, build_block
 from ledger.trie import build_root, verify_proof
 from ledger.tx import sign_tx
@@ -251,3 +251,15 @@ def test_put_block_checks_headers_and_a_bad_branch_restores_the_old_chain(store)
     assert store.head == b2.header and store.get_block(1) == b1
     after = dump(store)
     assert {k: v for k, v in after.items() if k[:1] in b"shnt"} == {k: v for k, v in before.items() if k[:1] in b"shnt"}
+
+
+@pytest.mark.parametrize("change, message", [
+    (dict(validators=(GenesisValidator(V0.address, 99 * NMT, "v0"),)), "below min_validator_stake"),
+    (dict(total_supply=1), "total_supply 1 !="),
+    (dict(accounts=(GenesisAccount(ALICE.address, 1), GenesisAccount(ALICE.address, 2))), "listed twice"),
+    (dict(allocation=(AllocationRow("x", 5, 0, 1),)), "exactly one of pool or account"),
+])
+def test_bad_genesis_creates_nothing(tmp_path, change, message):
+    with pytest.raises(GenesisError, match=message):
+        Store.create(tmp_path / "db", make_genesis(**change))
+    assert not (tmp_path / "db").exists()
