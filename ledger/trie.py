@@ -98,7 +98,10 @@ def position(depth: int, path: int) -> bytes:
     (MSB first): 2 bytes of depth, then the path left-aligned in whole bytes (sorted by depth then
     path, so the hot upper levels sit together on disk)."""
     nbytes = (depth + 7) >> 3
-    return depth.to_bytes(2, "big") + (path << (nbytes * 8 - depth)).to_bytes(nbytes, "big")
+    return _DEPTH[depth] + (path << (nbytes * 8 - depth)).to_bytes(nbytes, "big")
+
+
+_DEPTH = [d.to_bytes(2, "big") for d in range(257)]
 
 
 class Trie:
@@ -183,11 +186,12 @@ class Trie:
         if nl[0] == left and nr[0] == right:
             return h, False
         stale.add(pos)
-        return self._join(depth, path, nl, nr, writes, stale)
+        return self._join(depth, path, pos, nl, nr, writes, stale)
 
-    def _join(self, depth: int, path: int, left: tuple, right: tuple, writes: dict, stale: set) -> tuple[bytes, bool]:
+    def _join(self, depth: int, path: int, pos: bytes, left: tuple, right: tuple, writes: dict,
+              stale: set) -> tuple[bytes, bool]:
         """Place the node with children `left`/`right` ((hash, is_leaf or None if unknown)) at
-        (depth, path); a lone leaf child moves up into this position (the compact rule)."""
+        position `pos` = (depth, path); a lone leaf child moves up into it (the compact rule)."""
         lh, rh = left[0], right[0]
         if lh == EMPTY or rh == EMPTY:
             if lh == rh:
@@ -199,10 +203,10 @@ class Trie:
             if is_leaf:
                 node = writes.pop(cpos, None) or self._read(cpos)
                 stale.add(cpos)
-                writes[position(depth, path)] = node
+                writes[pos] = node
                 return ch, True
         node = b"\x01" + lh + rh
-        writes[position(depth, path)] = node
+        writes[pos] = node
         return _sha(node).digest(), False
 
     def _build(self, depth: int, path: int, leaves: list, writes: dict, stale: set) -> tuple[bytes, bool]:
@@ -214,7 +218,7 @@ class Trie:
             writes[position(depth, path)] = node
             return _sha(node).digest(), True
         split = _split(leaves, depth)
-        return self._join(depth, path,
+        return self._join(depth, path, position(depth, path),
                           self._build(depth + 1, path << 1, leaves[:split], writes, stale),
                           self._build(depth + 1, (path << 1) | 1, leaves[split:], writes, stale), writes, stale)
 
