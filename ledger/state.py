@@ -9,6 +9,7 @@ key                                                 value
 ``a`` + address                                     `Account` (balance, nonce); absent = zero account
 ``c`` + address                                     `Candidate` (a registered validator candidate)
 ``s`` + staker + validator + kind byte              `Stake` (kind ``F`` flexible / ``L`` long-term)
+``v`` + validator + staker + kind byte              ``b""``: the same stakes indexed by validator
 ``q`` + release_ms (8 bytes BE) + staker + vldtr    `Unbonding` (paid back when a block's time >= release)
 ``r`` + (2**256-1-total) (32 B BE) + address        ``b""``: the validator-set index (eligible candidates)
 ``g`` + address + row index (2 bytes BE)            `Vesting` (a genesis allocation row vesting to address)
@@ -136,7 +137,7 @@ _MAX_TOTAL = (1 << 256) - 1
 #: How each prefix's values decode (None: raw bytes).
 RECORD_OF_PREFIX: dict[int, type[Record] | None] = {
     ord("a"): Account, ord("c"): Candidate, ord("s"): Stake, ord("q"): Unbonding, ord("r"): None,
-    ord("g"): Vesting, ord("p"): Pool, ord("x"): ChainRecord,
+    ord("g"): Vesting, ord("p"): Pool, ord("x"): ChainRecord, ord("v"): None,
 }
 
 
@@ -403,10 +404,24 @@ class State:
 
     def set_stake(self, staker: bytes, validator: bytes, kind: bytes, stake: Stake | None) -> None:
         key = stake_key(staker, validator, kind)
+        index = b"v" + validator + staker + kind
         if stake is None or stake.amount == 0:
-            self.delete(key)
+            if self.get(key) is not None:
+                self.delete(key)
+                self.delete(index)
         else:
+            if self.get(key) is None:
+                self.put(index, b"")
             self.put(key, stake)
+
+    def stakes_on(self, validator: bytes) -> list[tuple[bytes, bytes, Stake]]:
+        """(staker, kind, stake) of every stake on `validator` (slashing), via the by-validator
+        index: cost ~ that validator's stakers, not all stakes."""
+        out = []
+        for key, _ in self.iter_prefix(b"v" + validator):
+            staker, kind = key[33:65], key[65:66]
+            out.append((staker, kind, self.stake(staker, validator, kind)))
+        return out
 
     def change_stake(self, staker: bytes, validator: bytes, kind: bytes, delta: int,
                      lock_until_ms: int = 0) -> None:
@@ -505,6 +520,9 @@ class State:
             t[0 if staker == validator else 1] += st.amount
             if kind == LONG_TERM:
                 t[2] += st.amount
+        indexed = {k[1:] for k, _ in self.iter_prefix(b"v")}
+        if indexed != {k[33:65] + k[1:33] + k[65:66] for k, _ in self.iter_prefix(b"s")}:
+            raise LedgerError("the by-validator stake index disagrees with the stakes")
         ranked = {k[33:]: _MAX_TOTAL - int.from_bytes(k[1:33], "big") for k, _ in self.iter_prefix(b"r")}
         for key, cand in self.iter_prefix(b"c"):
             want = per_validator.pop(key[1:], [0, 0, 0])
