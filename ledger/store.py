@@ -148,6 +148,9 @@ class Store:
             raise StoreError(f"cannot open the database at {path}: {exc}") from None
         try:
             version = db.get(schema.SCHEMA_KEY)
+            if version is None:
+                raise StoreError(f"database at {path} has no head block (initialisation was interrupted?); "
+                                 "remove it and initialise again")
             if version != schema.SCHEMA_VERSION:
                 raise StoreError(f"database at {path} has schema {version!r}, this version reads {schema.SCHEMA_VERSION!r}")
             return cls(db, path, sync=sync)

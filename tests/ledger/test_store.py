@@ -263,3 +263,13 @@ def test_bad_genesis_creates_nothing(tmp_path, change, message):
     with pytest.raises(GenesisError, match=message):
         Store.create(tmp_path / "db", make_genesis(**change))
     assert not (tmp_path / "db").exists()
+
+
+def test_interrupted_init_is_reported_not_half_used(tmp_path):
+    import plyvel
+
+    plyvel.DB(str(tmp_path / "db"), create_if_missing=True).close()   # what a kill during create leaves
+    with pytest.raises(StoreError, match="no head block"):
+        Store.open(tmp_path / "db")
+    with pytest.raises(StoreError, match="not empty"):
+        Store.create(tmp_path / "db", make_genesis())
