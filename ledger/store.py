@@ -82,7 +82,11 @@ class DBView:
 
 
 class Store:
-    """One chain database. Not thread-safe for writers: import blocks from one thread at a time."""
+    """One chain database.
+
+    Threads: one writer at a time (import / put / rewind / reorg; the node serialises them).
+    Readers in other threads use `state()` (a LevelDB snapshot) and `prove()`, which are
+    consistent while an import commits; `head` is swapped only after the batch is written."""
 
     def __init__(self, db: plyvel.DB, path: Path, *, sync: bool = True):
         self._db = db
@@ -269,11 +273,19 @@ class Store:
         """Top Params.max_validators candidates by total stake at the head (see `State.validator_set`)."""
         return self.state().validator_set(self._head.timestamp if at_ms is None else at_ms)
 
-    def prove(self, key: bytes) -> tuple[bytes | None, Proof]:
-        """(value, proof) of a state key against `state_root` (check with `ledger.trie.verify_proof`)."""
-        return self._db.get(schema.state_key(key)), self._trie.prove(key)
+    def prove(self, key: bytes) -> tuple[bytes, bytes | None, Proof]:
+        """(state root, value, proof) of a state key at the head, read from one LevelDB snapshot so
+        an import running in another thread cannot mix two heads into the proof. Check it with
+        `ledger.trie.verify_proof(root, key, value, proof)` (value None: the key is absent)."""
+        snap = self._db.snapshot()
+        try:
+            head = Header.decode(snap.get(schema.header_key(snap.get(schema.HEAD_KEY))))
+            trie = Trie(lambda pos: snap.get(schema.NODE + pos), head.state_root)
+            return head.state_root, snap.get(schema.state_key(key)), trie.prove(key)
+        finally:
+            snap.close()
 
-    def prove_account(self, addr: bytes) -> tuple[bytes | None, Proof]:
+    def prove_account(self, addr: bytes) -> tuple[bytes, bytes | None, Proof]:
         return self.prove(b"a" + addr)
 
     # -- writing --------------------------------------------------------------------------------

@@ -58,7 +58,7 @@ def _check_consistent(path: Path, roots: dict) -> int:
         assert {k for k in everything if k[:1] == b"u"} == {b"u" + store.get_block(h).hash
                                                              for h in range(1, head.height + 1)}
         for k, v in random.sample(state_items, 5):
-            assert verify_proof(head.state_root, k, v, store.prove(k)[1])
+            assert verify_proof(head.state_root, k, v, store.prove(k)[2])
         store.state().audit()
         return head.height
     finally:

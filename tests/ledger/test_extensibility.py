@@ -48,8 +48,8 @@ def test_a_new_kind_works_end_to_end(store):
     blk = next_block(store, [tx, sign_tx(ALICE, CHAIN, 1, 0, Note(text=""))], skipped=skipped)
     assert blk.txs == (tx,) and "empty note" in str(skipped[0][1])
     assert store.state().get(b"N" + ALICE.address) == NoteCount(count=1, last="hello")
-    raw, proof = store.prove(b"N" + ALICE.address)
-    assert verify_proof(store.state_root, b"N" + ALICE.address, raw, proof)
+    root, raw, proof = store.prove(b"N" + ALICE.address)
+    assert verify_proof(root, b"N" + ALICE.address, raw, proof)
     with pytest.raises(ValueError, match="already used"):
         register_state_prefix(b"a", NoteCount)
     assert store.account(V0.address).balance > 0

@@ -75,10 +75,11 @@ def test_blocks_and_txs_are_found(store):
 
 def test_account_proof_against_the_header_root(store):
     next_block(store, transfers(4))
-    raw, proof = store.prove_account(BOB.address)
-    assert raw is not None and verify_proof(store.head.state_root, b"a" + BOB.address, raw, proof)
-    raw, proof = store.prove_account(b"\x42" * 32)
-    assert raw is None and verify_proof(store.head.state_root, b"a" + b"\x42" * 32, None, proof)
+    root, raw, proof = store.prove_account(BOB.address)
+    assert root == store.head.state_root
+    assert raw is not None and verify_proof(root, b"a" + BOB.address, raw, proof)
+    root, raw, proof = store.prove_account(b"\x42" * 32)
+    assert raw is None and verify_proof(root, b"a" + b"\x42" * 32, None, proof)
 
 
 def _reseal(block, key=V0, **changes):
