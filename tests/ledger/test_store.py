@@ -274,3 +274,34 @@ def test_interrupted_init_is_reported_not_half_used(tmp_path):
         Store.open(tmp_path / "db")
     with pytest.raises(StoreError, match="not empty"):
         Store.create(tmp_path / "db", make_genesis())
+
+
+@pytest.mark.timeout(60)
+def test_readers_in_another_thread_see_whole_heads(store):
+    import threading
+
+    blocks = []
+    for n in range(6):
+        blocks.append(next_block(store, transfers(40, 40 * n)))
+    for _ in blocks:
+        store.rewind_head()
+    roots = {b.header.state_root for b in blocks} | {store.state_root}
+    stop, problems, checked = threading.Event(), [], [0]
+
+    def reader():
+        while not stop.is_set():
+            root, raw, proof = store.prove_account(BOB.address)
+            if root not in roots or not verify_proof(root, b"a" + BOB.address, raw, proof):
+                problems.append("proof mixes two heads")
+            store.state().audit()
+            checked[0] += 1
+
+    t = threading.Thread(target=reader)
+    t.start()
+    try:
+        for b in blocks:
+            store.import_block(b.encode())
+    finally:
+        stop.set()
+        t.join()
+    assert not problems and checked[0] > 0 and store.head == blocks[-1].header
