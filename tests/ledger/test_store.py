@@ -338,8 +338,8 @@ def test_rewind_restores_every_byte_of_state_and_trie(store):
         [tx(CAROL, Transfer(to=KEYS[7].address, amount=rnd.randrange(1, NMT)), fee=3) for _ in range(5)],
         [tx(BOB, Unstake(validator=V1.address, amount=5 * NMT, long_term=True))],
     ]
-    dts = [2000, 2000, 2_000_000, 70_000, 200_000]     # the 3rd block passes the vesting cliff,
-    for txs, dt in zip(plan, dts, strict=True):         # the 4th releases the unbonding
+    dts = [2000, 2000, 2_000_000, 70_000, 200_000]     # the 3rd block passes the vesting cliff and
+    for txs, dt in zip(plan, dts, strict=True):         # releases the unbonding (begin-block hook)
         skipped = []
         next_block(store, txs, dt_ms=dt, skipped=skipped)
         assert not skipped, skipped
