@@ -430,15 +430,7 @@ class Store:
             raise StoreError("undo log does not restore the parent's state root (database corrupt)")
         block = self.get_block(head.hash)
         with self._db.write_batch(transaction=True, sync=self.sync) as wb:
-            for k, v in undo.items():
-                if v is None:
-                    wb.delete(schema.STATE + k)
-                else:
-                    wb.put(schema.STATE + k, v)
-            for pos in update.deletes:
-                wb.delete(schema.NODE + pos)
-            for pos, node in update.puts.items():
-                wb.put(schema.NODE + pos, node)
+            _write_state(wb, undo, update)
             for tx in block.txs:
                 wb.delete(schema.tx_key(tx.hash))
             wb.delete(schema.height_key(head.height))
@@ -454,14 +446,8 @@ class Store:
             yield self.get_block(h)
 
 
-def _write_block(wb, block: Block, data: bytes, changes, update, undo, td: int) -> None:
-    h = block.hash
-    wb.put(schema.block_key(h), data)
-    wb.put(schema.td_key(h), msgpack.packb(td))
-    wb.put(schema.header_key(h), block.header.encode())
-    wb.put(schema.height_key(block.height), h)
-    for i, tx in enumerate(block.txs):
-        wb.put(schema.tx_key(tx.hash), msgpack.packb([h, i], use_bin_type=True))
+def _write_state(wb, changes, update) -> None:
+    """State values (None deletes) and the matching trie node writes into one batch."""
     for k, v in changes.items():
         if v is None:
             wb.delete(schema.STATE + k)
@@ -471,6 +457,17 @@ def _write_block(wb, block: Block, data: bytes, changes, update, undo, td: int) 
         wb.delete(schema.NODE + pos)
     for pos, node in update.puts.items():
         wb.put(schema.NODE + pos, node)
+
+
+def _write_block(wb, block: Block, data: bytes, changes, update, undo, td: int) -> None:
+    h = block.hash
+    wb.put(schema.block_key(h), data)
+    wb.put(schema.td_key(h), msgpack.packb(td))
+    wb.put(schema.header_key(h), block.header.encode())
+    wb.put(schema.height_key(block.height), h)
+    for i, tx in enumerate(block.txs):
+        wb.put(schema.tx_key(tx.hash), msgpack.packb([h, i], use_bin_type=True))
+    _write_state(wb, changes, update)
     if block.height > 0:
         wb.put(schema.undo_key(h), msgpack.packb(undo, use_bin_type=True))
     wb.put(schema.HEAD_KEY, h)
