@@ -140,8 +140,8 @@ def test_round_numbers_at_key_dates(mainnet):
 
 def test_inspect_json_matches(mainnet):
     """`mindnode genesis inspect mainnet --at 2026-04-16 --json` totals, computed by hand."""
-    from mindnode.cli_genesis import inspect_genesis
     from ledger.genesis_file import parse_time
+    from mindnode.cli_genesis import inspect_genesis
 
     doc = inspect_genesis(mainnet, parse_time("2026-04-16"))
     expected = (20_000_000 + 4_000_000 + 4_500_000 + 3_000_000) * NMT + 2_000_000 * NMT \
