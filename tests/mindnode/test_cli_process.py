@@ -21,7 +21,8 @@ def _env(**extra):
 
 
 def _run(argv, **extra):
-    return subprocess.run(argv, capture_output=True, text=True, timeout=60, env=_env(**extra), cwd=REPO)
+    return subprocess.run(argv, capture_output=True, text=True, timeout=60, env=_env(**extra), cwd=REPO,
+                          stdin=subprocess.DEVNULL)
 
 
 @pytest.mark.timeout(120)
@@ -71,3 +72,19 @@ def test_cli_path_stays_light(tmp_path):
     r = _run([sys.executable, "-c", code, str(tmp_path / "dd")])
     assert r.returncode == 0, r.stderr
     assert r.stdout.splitlines()[-1] == "HEAVY "
+
+
+@pytest.mark.timeout(120)
+def test_init_in_a_real_process(tmp_path):
+    dd = tmp_path / "node1"
+    r = _run([sys.executable, "-m", "mindnode", "init", "--genesis", "devnet", "--datadir", str(dd),
+              "--devnet-key", "1", "--p2p-port", "30334", "--api-port", "8646"])
+    assert r.returncode == 0, r.stderr
+    assert "INSECURE" in r.stdout and "mindnode-devnet-1" in r.stdout
+    assert (dd / "chain" / "CURRENT").exists()           # a real LevelDB
+    r = _run([sys.executable, "-m", "mindnode", "init", "--genesis", "devnet", "--datadir", str(dd)])
+    assert r.returncode == 1 and r.stderr.count("\n") == 1 and "already initialised" in r.stderr
+    r = _run([sys.executable, "-m", "mindnode", "init", "--genesis", "mainnet", "--datadir", str(tmp_path / "m")])
+    # No password source and nothing on stdin: one clear line, nothing created.
+    assert r.returncode == 1 and r.stderr.splitlines()[-1].startswith("error: a password is needed")
+    assert not (tmp_path / "m").exists()
