@@ -88,8 +88,11 @@ def init(genesis_source: str, datadir: Path | None, force: bool, devnet_key: int
     if genesis_time is not None:
         genesis = with_timestamp(genesis, _genesis_time(genesis_time))
     dd = datadir_from(datadir)
-    if devnet_key is not None and genesis.chain_id.startswith(MAINNET_CHAIN_PREFIX):
-        raise ConfigError(f"refusing to use a published devnet key on {genesis.chain_id}")
+    if genesis.chain_id.startswith(MAINNET_CHAIN_PREFIX):
+        if devnet_key is not None:
+            raise ConfigError(f"refusing to use a published devnet key on {genesis.chain_id}")
+        if genesis_time is not None:
+            raise ConfigError(f"refusing to re-base the genesis time of {genesis.chain_id} (it would be another chain)")
     if dd.is_initialised() and not force:
         raise ConfigError(f"{dd.root} is already initialised (use --force to wipe its chain and config; "
                           "keys are kept)")

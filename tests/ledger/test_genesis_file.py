@@ -5,8 +5,11 @@ import copy
 import json
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from ledger import keys
+from ledger.genesis import AllocationRow, Genesis, GenesisAccount, GenesisValidator, Params
 from ledger.errors import GenesisError
 from ledger.genesis_file import (
     builtin_genesis_dir,
@@ -192,3 +195,40 @@ def test_builtin_files_are_the_repo_files():
     repo_genesis = Path(__file__).resolve().parents[2] / "genesis"
     for name in ("devnet.json", "mainnet.json"):
         assert (builtin_genesis_dir() / name).read_bytes() == (repo_genesis / name).read_bytes()
+
+
+# --------------------------------------------------------------------------------------------- property
+
+_addresses = st.integers(0, 40).map(lambda i: keys.devnet_key(i).address)
+_amounts = st.integers(0, 10**30)
+
+
+@st.composite
+def genesis_values(draw):
+    params = Params(epoch_length=draw(st.integers(1, 1000)), month_s=draw(st.integers(1, 10**7)),
+                    min_validator_stake=draw(st.integers(0, 10**24)))
+    accounts = draw(st.lists(st.builds(GenesisAccount, _addresses, _amounts, st.text(max_size=20)),
+                             max_size=5, unique_by=lambda a: a.address))
+    validators = draw(st.lists(st.builds(GenesisValidator, _addresses,
+                                         st.integers(params.min_validator_stake, 10**30), st.text(max_size=10)),
+                               max_size=4, unique_by=lambda v: v.address))
+    rows = draw(st.lists(st.builds(AllocationRow, st.text(min_size=1, max_size=20).filter(str.strip), _amounts,
+                                   st.integers(0, 200), st.integers(0, 200),
+                                   st.sampled_from(["mining", "staking"])),
+                         max_size=5, unique_by=lambda r: r.name))
+    total = sum(a.balance for a in accounts) + sum(v.stake for v in validators) + sum(r.amount for r in rows)
+    ts = draw(st.integers(0, 2**40))
+    return Genesis(chain_id=draw(st.from_regex(r"[a-z0-9][a-z0-9._-]{0,20}", fullmatch=True)), timestamp=ts,
+                   params=params, accounts=tuple(accounts), validators=tuple(validators),
+                   allocation_start=draw(st.integers(0, 2**40)), allocation=tuple(rows),
+                   total_supply=draw(st.sampled_from([None, total])), bootnodes=(),
+                   extra=draw(st.dictionaries(st.text(max_size=5).filter(lambda k: not k.startswith("_")),
+                                              st.integers(0, 10), max_size=3)))
+
+
+@settings(max_examples=60, deadline=None)
+@given(genesis_values())
+def test_any_valid_genesis_round_trips_through_json(g):
+    again = parse_genesis_bytes(json.dumps(genesis_to_json(g)).encode())
+    assert again == g and again.extra == g.extra
+    assert genesis_hash(again) == genesis_hash(g)

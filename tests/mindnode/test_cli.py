@@ -6,6 +6,7 @@ import os
 import stat
 
 import click
+import pytest
 from click.testing import CliRunner
 
 from ledger.keys import address_to_text, devnet_key, peer_id_from_address
@@ -162,3 +163,41 @@ def test_genesis_inspect_table():
     assert "validators: none" in out
     dev = run(["genesis", "inspect", "devnet", "--at", "2026-01-01"]).stdout
     assert "mindnode-devnet-1" in dev and "devnet-validator-0" in dev
+
+
+def test_keys_list_survives_a_damaged_file(tmp_path):
+    dd = tmp_path / "dd"
+    run(["keys", "import", "--devnet", "3", "--name", "good", "--datadir", str(dd)])
+    (dd / "keys" / "bad.json").write_text("{not json")
+    r = run(["keys", "list", "--datadir", str(dd)])
+    assert "good" in r.stdout and "skipping unreadable key file" in r.stderr
+    doc = json.loads(run(["keys", "list", "--datadir", str(dd), "--json"]).stdout)
+    assert [k["name"] for k in doc["keys"]] == ["good"] and doc["unreadable"][0]["name"] == "bad"
+
+
+def test_unlock_node_key(tmp_path):
+    from mindnode.cli_common import unlock_node_key
+    from mindnode.errors import WrongPassword
+
+    dev = tmp_path / "dev"
+    run(["init", "--genesis", "devnet", "--datadir", str(dev), "--devnet-key", "2"])
+    assert unlock_node_key(dev).address == devnet_key(2).address        # no password asked
+    enc = tmp_path / "enc"
+    run(["init", "--genesis", "devnet", "--datadir", str(enc)], env={"MINDNODE_PASSWORD": "pw"})
+    pw = tmp_path / "pw"
+    pw.write_text("pw\n")
+    key = unlock_node_key(enc, pw)
+    assert json.loads(run(["keys", "show", "--datadir", str(enc), "--json"]).stdout)["address"] \
+        == address_to_text(key.address)
+    pw.write_text("nope\n")
+    with pytest.raises(WrongPassword):
+        unlock_node_key(enc, pw)
+
+
+def test_format_nmt():
+    from mindnode.cli_genesis import format_nmt
+
+    assert format_nmt(0) == "0"
+    assert format_nmt(147_571_163 * NMT) == "147,571,163"
+    assert format_nmt(NMT // 2) == "0.5"
+    assert format_nmt(1) == "0.000000000000000001"

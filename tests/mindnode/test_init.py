@@ -96,6 +96,8 @@ def test_init_mainnet_with_a_new_encrypted_key(tmp_path):
 def test_init_errors_leave_nothing_behind(tmp_path):
     one_line_error(run(["init", "--genesis", "mainnet", "--datadir", str(tmp_path / "x"), "--devnet-key", "0"]),
                    "refusing to use a published devnet key")
+    one_line_error(run(["init", "--genesis", "mainnet", "--datadir", str(tmp_path / "x"), "--genesis-time", "now"]),
+                   "refusing to re-base")
     bad = tmp_path / "bad.json"
     bad.write_text('{"format": 1, "chain_id": "c", "timestamp": 0, "accounts": [], "total_supply": "5"}')
     one_line_error(run(["init", "--genesis", str(bad), "--datadir", str(tmp_path / "y")]), "$.total_supply")
