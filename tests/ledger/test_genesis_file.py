@@ -9,8 +9,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from ledger import keys
-from ledger.genesis import AllocationRow, Genesis, GenesisAccount, GenesisValidator, Params
 from ledger.errors import GenesisError
+from ledger.genesis import AllocationRow, Genesis, GenesisAccount, GenesisValidator, Params
 from ledger.genesis_file import (
     builtin_genesis_dir,
     genesis_from_json,
