@@ -166,30 +166,18 @@ def pool_key(name: str) -> bytes:
     return b"p" + name.encode()
 
 
-def _param_plain(value: int) -> int | bytes:
-    # Amount parameters (min_validator_stake = 10,000 NMT = 10**22) exceed msgpack's 64-bit
-    # integers: those travel as minimal big-endian bytes, the way BigUInt encodes amounts.
-    return value if value < 2**63 else value.to_bytes((value.bit_length() + 7) // 8, "big")
-
-
 def params_to_bytes(params: Params) -> bytes:
-    return msgpack.packb({k: _param_plain(v) for k, v in sorted(dataclasses.asdict(params).items())},
-                         use_bin_type=True)
+    # amounts above u64 (min_validator_stake) travel as 32-byte big-endian bytes (msgpack ints are 64-bit)
+    return msgpack.packb({k: v if v < 2**64 else v.to_bytes(32, "big")
+                          for k, v in sorted(dataclasses.asdict(params).items())}, use_bin_type=True)
 
 
 def params_from_bytes(data: bytes) -> Params:
     plain = unpack_plain(data)
     names = {f.name for f in dataclasses.fields(Params)}
-    if type(plain) is not dict or not set(plain) <= names:
+    if type(plain) is not dict or not set(plain) <= names or any(type(v) not in (int, bytes) for v in plain.values()):
         raise LedgerError("stored chain parameters are malformed")
-    values = {}
-    for k, v in plain.items():
-        if type(v) is bytes and v[:1] not in (b"", b"\x00") and len(v) <= 32 and int.from_bytes(v, "big") >= 2**63:
-            v = int.from_bytes(v, "big")
-        if type(v) is not int:
-            raise LedgerError("stored chain parameters are malformed")
-        values[k] = v
-    return Params(**values)
+    return Params(**{k: v if type(v) is int else int.from_bytes(v, "big") for k, v in plain.items()})
 
 
 def decode_value(key: bytes, raw: bytes) -> Any:
