@@ -201,3 +201,38 @@ class SimNet:
     def run(self, ms: int) -> None:
         for _ in range(ms // self.tick_ms):
             self.step()
+
+
+def attest(cfg: ConsensusConfig, target: Snapshot, signers: list[int], source: Checkpoint | None = None) -> Attestation:
+    """An attestation for `target` (linked from its chain's justified block) signed by KEYS[i] for i in signers."""
+    from ledger.consensus import VoteData, build_attestation
+
+    data = VoteData(chain_id=cfg.chain_id, source=source or target.justified, target=target.checkpoint)
+    votes = [Vote.sign(KEYS[i], data) for i in signers]
+    return build_attestation(data, votes, target.current)
+
+
+class Chain:
+    """Build named blocks on a tree without network: `add(name, parent, signer, att_signers)`."""
+
+    def __init__(self, cfg: ConsensusConfig, n: int):
+        self.cfg = cfg
+        g, root = genesis(vset(*range(n)))
+        self.views = {"G": g}
+        self.snaps = {"G": root}
+        self.tree = BlockTree(root)
+
+    def add(self, name: str, parent: str, signer: int, att: list[int] | None = None, salt: bytes = b"") -> Snapshot:
+        ps = self.snaps[parent]
+        a = attest(self.cfg, ps, att) if att else None
+        hv = make_header(self.cfg, ps, ADDR[signer], att=a, salt=salt)
+        verify_header(self.cfg, ps, self.views[parent], hv)
+        s = ps.apply(hv, self.cfg.params)
+        self.views[name], self.snaps[name] = hv, s
+        self.tree.add(s, ps.hash)
+        return s
+
+    def name_of(self, snap: Snapshot | None) -> str | None:
+        if snap is None:
+            return None
+        return next(k for k, v in self.snaps.items() if v.hash == snap.hash)
