@@ -167,15 +167,17 @@ def pool_key(name: str) -> bytes:
 
 
 def params_to_bytes(params: Params) -> bytes:
-    return msgpack.packb(dict(sorted(dataclasses.asdict(params).items())), use_bin_type=True)
+    """Params as a canonical map of name -> integer (as BigUInt bytes: amounts exceed 64 bits)."""
+    return msgpack.packb({k: AMOUNT.to_plain(v, f"params.{k}")
+                          for k, v in sorted(dataclasses.asdict(params).items())}, use_bin_type=True)
 
 
 def params_from_bytes(data: bytes) -> Params:
     plain = unpack_plain(data)
     names = {f.name for f in dataclasses.fields(Params)}
-    if type(plain) is not dict or not set(plain) <= names or any(type(v) is not int for v in plain.values()):
+    if type(plain) is not dict or not set(plain) <= names:
         raise LedgerError("stored chain parameters are malformed")
-    return Params(**plain)
+    return Params(**{k: AMOUNT.from_plain(v, f"params.{k}") for k, v in plain.items()})
 
 
 def decode_value(key: bytes, raw: bytes) -> Any:
