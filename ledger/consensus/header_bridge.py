@@ -16,7 +16,7 @@ from ledger.state import State
 from .evidence import MAX_HEADER_BYTES, SealedHeader
 from .header_rules import verify_header
 from .snapshot import ConsensusConfig, HeaderView, Snapshot
-from .validators import ValidatorSet, epoch_of
+from .validators import Candidate, ValidatorSet, epoch_of, select_validators
 from .votes import decode_extra
 
 
@@ -39,20 +39,16 @@ def open_sealed_header(data: bytes) -> SealedHeader:
                         signing_message=h.seal_bytes(), signature=h.seal)
 
 
-def validator_set_from_rows(rows: Iterable[tuple[bytes, int]], previous: ValidatorSet | None) -> ValidatorSet:
-    """The set from `State.validator_set(at_ms)` rows ((address, total stake), already top-N by stake,
-    jailed skipped); an empty result keeps `previous` (see `validators.select_validators`)."""
-    addrs = [a for a, stake in rows if stake > 0]
-    if not addrs:
-        if previous is None:
-            raise ValueError("no eligible validator candidate and no previous set to keep")
-        return previous
-    return ValidatorSet.of(addrs)
+def validator_set_from_rows(rows: Iterable[tuple[bytes, int]], max_validators: int,
+                            previous: ValidatorSet | None) -> ValidatorSet:
+    """The set from `State.validator_set(at_ms)` rows ((address, total stake), jailed ones already
+    skipped), through the one selection rule `select_validators` (same order, same empty fallback)."""
+    return select_validators([Candidate(a, stake) for a, stake in rows], max_validators, 0, previous)
 
 
 def genesis_snapshot(genesis: Header, state: State) -> Snapshot:
     """The snapshot of the genesis block, its set read from the genesis state."""
-    vs = validator_set_from_rows(state.validator_set(genesis.timestamp), None)
+    vs = validator_set_from_rows(state.validator_set(genesis.timestamp), state.params.max_validators, None)
     return Snapshot.genesis(header_view(genesis), vs)
 
 
@@ -63,7 +59,8 @@ def snapshot_after(cfg: ConsensusConfig, parent: Snapshot, header: Header, state
     nxt = None
     L = cfg.params.epoch_length
     if epoch_of(hv.height + 1, L) != epoch_of(hv.height, L):
-        nxt = validator_set_from_rows(state_after.validator_set(hv.timestamp_ms), parent.next)
+        nxt = validator_set_from_rows(state_after.validator_set(hv.timestamp_ms), cfg.params.max_validators,
+                                      parent.next)
     return parent.apply(hv, cfg.params, next_validators=nxt)
 
 

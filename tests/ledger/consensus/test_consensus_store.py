@@ -4,6 +4,8 @@ from the state, and double-seal evidence built from two real sealed headers."""
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 
 from ledger.consensus import (
@@ -30,6 +32,8 @@ from ledger.errors import InvalidBlock
 from ledger.genesis import NMT, Genesis, GenesisAccount, GenesisValidator, Params
 from ledger.keys import devnet_key
 from ledger.store import Store, build_block
+from ledger.tx import sign_tx
+from ledger.txkinds.register_validator import RegisterValidator
 
 T0 = 1_700_000_000
 KEYS = [devnet_key(i) for i in range(3)]
@@ -45,34 +49,35 @@ BY_ADDR = {k.address: k for k in KEYS}
 class Node:
     """The minimum a daemon does per block: plan, seal with an attestation, import, snapshot, vote."""
 
-    def __init__(self, path):
-        self.store = Store.create(path, GENESIS, sync=False)
+    def __init__(self, path, genesis: Genesis = GENESIS):
+        self.cfg = ConsensusConfig.from_genesis(genesis)
+        self.store = Store.create(path, genesis, sync=False)
         self.snaps = {self.store.head.hash: genesis_snapshot(self.store.head, self.store.state())}
         self.now = self.store.head.timestamp
-        self.store.consensus_check = store_consensus_check(CFG, self.snaps.get, lambda: self.now)
-        self.pool = VotePool(CFG)
+        self.store.consensus_check = store_consensus_check(self.cfg, self.snaps.get, lambda: self.now)
+        self.pool = VotePool(self.cfg)
         self.guards = {a: VoteGuard() for a in BY_ADDR}
 
     @property
     def head_snap(self):
         return self.snaps[self.store.head.hash]
 
-    def seal_next(self, proposer=None, difficulty=None, dt=0):
+    def seal_next(self, proposer=None, difficulty=None, dt=0, txs=()):
         snap = self.head_snap
         addr = proposer or snap.in_turn_validator()
-        plan = snap.plan_seal(addr, PARAMS)
+        plan = snap.plan_seal(addr, self.cfg.params)
         self.now = (plan.not_before_ms if plan else snap.timestamp_ms + PARAMS.block_time_ms) + dt
         att = self.pool.attestation(snap.justified, snap.checkpoint, snap.current)
-        return build_block(self.store, BY_ADDR[addr], [], self.now,
+        return build_block(self.store, BY_ADDR[addr], list(txs), self.now,
                            difficulty if difficulty is not None else plan.difficulty, extra=encode_extra(att))
 
     def import_(self, block):
         parent = self.head_snap
         self.store.import_block(block)
-        self.snaps[block.hash] = snapshot_after(CFG, parent, block.header, self.store.state())
+        self.snaps[block.hash] = snapshot_after(self.cfg, parent, block.header, self.store.state())
         head = self.head_snap
         for addr, key in BY_ADDR.items():  # every validator votes for the new head
-            decided = decide_vote(CFG, self.guards[addr], key, head)
+            decided = decide_vote(self.cfg, self.guards.setdefault(addr, VoteGuard()), key, head)
             if decided:
                 vote, self.guards[addr] = decided
                 self.pool.add(vote, head.current, head.height)
@@ -100,13 +105,32 @@ def test_a_real_chain_seals_finalizes_and_rejects_a_bad_turn(tmp_path):
 
 
 def test_epoch_set_comes_from_the_state(tmp_path):
-    node = Node(tmp_path / "db")
+    """max_validators 3, epoch length 4: a fourth candidate registering with more stake than v0 in block 1
+    enters the set at height 4 (the state after block 3 is read) and v0, the lowest stake, leaves it."""
+    newcomer = devnet_key(3)
+    genesis = dataclasses.replace(GENESIS, params=dataclasses.replace(PARAMS, max_validators=3),
+                                  accounts=GENESIS.accounts + (GenesisAccount(newcomer.address, 1000 * NMT),))
+    node = Node(tmp_path / "db", genesis)
     g = node.head_snap
     assert g.next.addresses == tuple(sorted(BY_ADDR))
-    for _ in range(4):
+    tx = sign_tx(newcomer, genesis.chain_id, 0, 0, RegisterValidator(name="v3", stake=500 * NMT))
+    node.import_(node.seal_next(txs=[tx]))
+    assert node.head_snap.next == g.next          # mid-epoch: the set does not move
+    for _ in range(2):
         node.import_(node.seal_next())
-    # heights 4.. are epoch 1; the genesis stakes did not change, so neither did the set
-    assert node.head_snap.current == g.current
+    s3 = node.head_snap
+    assert s3.height == 3 and s3.current == g.current
+    assert s3.next.addresses == tuple(sorted([KEYS[1].address, KEYS[2].address, newcomer.address]))
+    # v0 (stake 200, the lowest) may not seal height 4 any more
+    assert s3.plan_seal(KEYS[0].address, node.cfg.params) is None
+    with pytest.raises(InvalidBlock, match="not a validator in epoch 1"):
+        node.store.import_block(node.seal_next(proposer=KEYS[0].address, difficulty=1, dt=3000))
+    BY_ADDR[newcomer.address] = newcomer
+    try:
+        node.import_(node.seal_next())
+        assert node.store.head.height == 4 and node.head_snap.current == s3.next
+    finally:
+        del BY_ADDR[newcomer.address]
     node.store.close()
 
 
