@@ -39,6 +39,7 @@ from .penalties import (
     slot_outcome,
     split_slash,
 )
+from .seal_guard import SealedSlot, SealGuard
 from .snapshot import DIFF_IN_TURN, DIFF_NO_TURN, ConsensusConfig, HeaderView, RecentSeal, SealPlan, Snapshot
 from .validators import (
     Candidate,
@@ -69,7 +70,7 @@ __all__ = [
     "AddResult", "Attestation", "BlockTree", "Candidate", "Checkpoint", "ConsensusConfig",
     "DoubleSealEvidence", "DoubleSealWatch", "DoubleVoteEvidence", "Evidence", "FutureHeader",
     "HeaderOpener", "HeaderView", "InvalidAttestation", "InvalidEvidence", "InvalidVote", "Offense",
-    "Penalty", "RecentSeal", "SealPlan", "SealedHeader", "SlotOutcome", "Snapshot", "ValidatorSet", "Vote",
+    "Penalty", "RecentSeal", "SealGuard", "SealPlan", "SealedHeader", "SealedSlot", "SlotOutcome", "Snapshot", "ValidatorSet", "Vote",
     "VoteData", "VoteGuard", "VotePool",
     "advance_finalized", "after_missed", "after_sealed_in_turn", "build_attestation", "check_vote",
     "choose_head", "decide_vote", "decode_extra", "descends_from", "encode_extra", "epoch_of", "head_key",
