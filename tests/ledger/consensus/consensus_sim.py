@@ -93,6 +93,8 @@ class SimNode:
     headers: dict[bytes, HeaderView] = field(default_factory=dict)
     guard: VoteGuard = field(default_factory=VoteGuard)
     seal_guard: SealGuard = field(default_factory=SealGuard)
+    #: (parent snapshot, header) -> the validator set read from "the state" at an epoch's last block
+    next_set: Callable[[Snapshot, HeaderView], ValidatorSet | None] | None = None
     finalized_history: list[Checkpoint] = field(default_factory=list)
 
     def __post_init__(self):
@@ -122,7 +124,8 @@ class SimNode:
         except Exception as exc:  # the daemon logs and drops; tests inspect `rejected`
             self.rejected.append(str(exc))
             return []
-        snap = parent_snap.apply(header, self.cfg.params)
+        nxt = self.next_set(parent_snap, header) if self.next_set else None
+        snap = parent_snap.apply(header, self.cfg.params, next_validators=nxt)
         self.tree.add(snap, header.parent_hash)
         self.headers[header.hash] = header
         votes = self._update_head()
@@ -167,10 +170,11 @@ class SimNet:
     Messages already in flight when a partition starts still arrive."""
 
     def __init__(self, n: int, tick_ms: int = 100, delay: Callable[[int, int], int] | None = None,
+                 next_set: Callable[[Snapshot, HeaderView], ValidatorSet | None] | None = None,
                  **param_overrides):
         self.cfg = config(**param_overrides)
         g, root = genesis(vset(*range(n)))
-        self.nodes = [SimNode(self.cfg, k, g, root) for k in keys(n)]
+        self.nodes = [SimNode(self.cfg, k, g, root, next_set=next_set) for k in keys(n)]
         self.now = GENESIS_TS
         self.tick_ms = tick_ms
         self.delay = delay
