@@ -5,7 +5,6 @@ processes; this pins down what the rules must produce.)"""
 
 from __future__ import annotations
 
-import dataclasses
 from typing import Annotated
 
 from consensus_sim import ADDR, KEYS, SimNet, make_header
