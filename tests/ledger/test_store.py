@@ -7,7 +7,7 @@ import pytest
 from conftest import ALICE, BOB, CAROL, CHAIN, KEYS, V0, V1, dump, make_genesis, next_block
 
 from ledger.block import Block, make_header
-from ledger.errors import InvalidBlock, StoreError
+from ledger.errors import InvalidBlock, InvalidTransaction, StoreError
 from ledger.genesis import NMT
 from ledger.store import NotOnHead, Store, UnknownParent, build_block
 from ledger.trie import build_root, verify_proof
@@ -179,3 +179,26 @@ def test_reopen_keeps_everything(tmp_path, genesis):
     next_block(s, transfers(1, 3))
     assert s.height == 2
     s.close()
+
+
+def test_builder_skips_bad_signatures_and_unencodable_txs(store):
+    from ledger.tx import Transaction
+
+    good = transfers(2)
+    forged = Transaction(CHAIN, 2, ALICE.address, 0, Transfer(to=BOB.address, amount=1), b"\x01" * 64)
+    broken = Transaction(CHAIN, 2, ALICE.address, -5, Transfer(to=BOB.address, amount=1))
+    skipped = []
+    blk = next_block(store, [good[0], forged, broken, good[1]], skipped=skipped)
+    assert blk.txs == tuple(good)
+    assert [str(e) for _, e in skipped] == ["bad signature", "bad signature"]
+
+
+def test_check_tx_leaves_state_untouched(store):
+    from ledger.execution import BlockContext, check_tx
+
+    state = store.state()
+    ctx = BlockContext.for_state(state, 1, store.head.timestamp + 1, V0.address)
+    check_tx(state, ctx, transfers(1)[0])
+    assert state.changes() == {}
+    with pytest.raises(InvalidTransaction, match="nonce"):
+        check_tx(state, ctx, transfers(1, 3)[0])
