@@ -44,6 +44,7 @@ from .snapshot import DIFF_IN_TURN, DIFF_NO_TURN, ConsensusConfig, HeaderView, R
 from .validators import (
     Candidate,
     ValidatorSet,
+    check_consensus_params,
     epoch_of,
     is_epoch_start,
     quorum,
@@ -72,7 +73,7 @@ __all__ = [
     "HeaderOpener", "HeaderView", "InvalidAttestation", "InvalidEvidence", "InvalidVote", "Offense",
     "Penalty", "RecentSeal", "SealGuard", "SealPlan", "SealedHeader", "SealedSlot", "SlotOutcome", "Snapshot", "ValidatorSet", "Vote",
     "VoteData", "VoteGuard", "VotePool",
-    "advance_finalized", "after_missed", "after_sealed_in_turn", "build_attestation", "check_vote",
+    "advance_finalized", "after_missed", "after_sealed_in_turn", "build_attestation", "check_consensus_params", "check_vote",
     "choose_head", "decide_vote", "decode_extra", "descends_from", "encode_extra", "epoch_of", "head_key",
     "is_epoch_start", "is_jailed", "jail_until_ms", "penalty_for", "quorum", "rewards_withheld",
     "select_validators", "set_source_height", "should_switch", "slash_amount", "slot_outcome",
