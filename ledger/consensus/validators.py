@@ -23,7 +23,8 @@ from dataclasses import dataclass
 from typing import Annotated
 
 from ledger.codec import Bytes, ListOf, Record, record
-from ledger.errors import DecodeError
+from ledger.errors import DecodeError, GenesisError
+from ledger.genesis import Params
 from ledger.keys import ADDRESS_LEN
 
 #: Hard cap on a set's size (bounds attestation bitsets and decoded lists, so a full attestation fits the
@@ -149,12 +150,10 @@ def set_source_height(height: int, epoch_length: int) -> int:
     return max(0, (height // epoch_length) * epoch_length - 1)
 
 
-def check_consensus_params(params) -> None:
+def check_consensus_params(params: Params) -> None:
     """Raise GenesisError naming the first consensus parameter that makes the rules meaningless.
 
     The genesis loader calls it, so a typo in a genesis file fails at `init`, not at the first epoch."""
-    from ledger.errors import GenesisError
-
     def need(ok: bool, msg: str) -> None:
         if not ok:
             raise GenesisError(f"genesis params: {msg}")
