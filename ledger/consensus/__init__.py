@@ -21,6 +21,7 @@ from .evidence import (
     verify_evidence,
 )
 from .finality import DOUBLE_VOTE, SURROUND_VOTE, VoteGuard, decide_vote, votes_conflict
+from .follower import Follower, HeadChange
 from .fork_choice import BlockTree, advance_finalized, choose_head, descends_from, head_key, should_switch
 from .header_rules import verify_header
 from .penalties import (
@@ -69,7 +70,7 @@ __all__ = [
     "MAX_VOTE_BYTES", "DIFF_IN_TURN", "DIFF_NO_TURN", "DOUBLE_SEAL", "DOUBLE_VOTE", "DOUBLE_VOTE_OFFENSE", "JAIL", "NONE",
     "SURROUND_VOTE", "WITHHOLD",
     "AddResult", "Attestation", "BlockTree", "Candidate", "Checkpoint", "ConsensusConfig",
-    "DoubleSealEvidence", "DoubleSealWatch", "DoubleVoteEvidence", "Evidence", "FutureHeader",
+    "DoubleSealEvidence", "DoubleSealWatch", "DoubleVoteEvidence", "Evidence", "Follower", "FutureHeader", "HeadChange",
     "HeaderOpener", "HeaderView", "InvalidAttestation", "InvalidEvidence", "InvalidVote", "Offense",
     "Penalty", "RecentSeal", "SealGuard", "SealPlan", "SealedHeader", "SealedSlot", "SlotOutcome", "Snapshot", "ValidatorSet", "Vote",
     "VoteData", "VoteGuard", "VotePool",

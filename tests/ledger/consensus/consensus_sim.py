@@ -9,22 +9,19 @@ from __future__ import annotations
 
 import heapq
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from ledger.codec import encode
 from ledger.consensus import (
     BlockTree,
     Checkpoint,
     ConsensusConfig,
+    Follower,
     HeaderView,
-    SealGuard,
     Snapshot,
     ValidatorSet,
     Vote,
-    VoteGuard,
     VotePool,
-    advance_finalized,
-    decide_vote,
     verify_header,
 )
 from ledger.consensus.votes import Attestation
@@ -85,31 +82,43 @@ def make_header(cfg: ConsensusConfig, snap: Snapshot, proposer: bytes, *, ts: in
 
 @dataclass
 class SimNode:
+    """One node: verify + apply each header (what the store's hook and `snapshot_after` do), then hand
+    it to the library's `Follower`, which does fork choice, finality, voting and seal planning."""
+
     cfg: ConsensusConfig
     key: PrivateKey
     genesis: HeaderView
     root: Snapshot
     alive: bool = True
-    headers: dict[bytes, HeaderView] = field(default_factory=dict)
-    guard: VoteGuard = field(default_factory=VoteGuard)
-    seal_guard: SealGuard = field(default_factory=SealGuard)
     #: (parent snapshot, header) -> the validator set read from "the state" at an epoch's last block
     next_set: Callable[[Snapshot, HeaderView], ValidatorSet | None] | None = None
-    finalized_history: list[Checkpoint] = field(default_factory=list)
 
     def __post_init__(self):
-        self.tree = BlockTree(self.root)
-        self.headers[self.genesis.hash] = self.genesis
-        self.pool = VotePool(self.cfg)
-        self.head = self.root
-        self.finalized = self.root.finalized
-        self.finalized_history.append(self.finalized)
+        self.follower = Follower(self.cfg, self.root, key=self.key)
+        self.headers: dict[bytes, HeaderView] = {self.genesis.hash: self.genesis}
+        self.finalized_history: list[Checkpoint] = [self.follower.finalized]
         self.rejected: list[str] = []
         self.orphans: dict[bytes, list[HeaderView]] = {}
 
     @property
     def address(self) -> bytes:
         return self.key.address
+
+    @property
+    def tree(self) -> BlockTree:
+        return self.follower.tree
+
+    @property
+    def head(self) -> Snapshot:
+        return self.follower.head
+
+    @property
+    def finalized(self) -> Checkpoint:
+        return self.follower.finalized
+
+    @property
+    def pool(self) -> VotePool:
+        return self.follower.pool
 
     def import_block(self, header: HeaderView, now_ms: int) -> list[Vote]:
         """Verify and add a block (holding it until its parent arrives); returns the votes this node casts."""
@@ -126,40 +135,24 @@ class SimNode:
             return []
         nxt = self.next_set(parent_snap, header) if self.next_set else None
         snap = parent_snap.apply(header, self.cfg.params, next_validators=nxt)
-        self.tree.add(snap, header.parent_hash)
         self.headers[header.hash] = header
-        votes = self._update_head()
+        change = self.follower.add_block(header.parent_hash, snap)
+        if change.finalized_changed:
+            self.finalized_history.append(self.follower.finalized)
+        votes = [change.vote] if change.vote else []
         for child in self.orphans.pop(header.hash, []):
             votes += self.import_block(child, now_ms)
         return votes
 
-    def _update_head(self) -> list[Vote]:
-        new = self.tree.head(self.finalized)
-        assert new is not None
-        votes: list[Vote] = []
-        if new.hash != self.head.hash:
-            self.head = new
-            fin = advance_finalized(self.finalized, new)
-            if fin != self.finalized:
-                self.finalized = fin
-                self.finalized_history.append(fin)
-            decided = decide_vote(self.cfg, self.guard, self.key, new)
-            if decided is not None:
-                vote, self.guard = decided
-                votes.append(vote)
-        return votes
-
     def add_vote(self, vote: Vote) -> None:
-        snap = self.tree.get(vote.data.target.hash) if vote.data.target.hash in self.tree else self.head
-        self.pool.add(vote, snap.current, self.head.height)
+        self.follower.add_vote(vote)
 
     def try_seal(self, now_ms: int) -> HeaderView | None:
-        plan = self.head.plan_seal(self.address, self.cfg.params, self.seal_guard)
+        plan = self.follower.seal_plan()
         if plan is None or now_ms < plan.not_before_ms:
             return None
-        att = self.pool.attestation(self.head.justified, self.head.checkpoint, self.head.current)
-        hv = make_header(self.cfg, self.head, self.address, ts=now_ms, att=att)
-        self.seal_guard = self.seal_guard.after(plan.height, self.head.hash)
+        hv = make_header(self.cfg, self.head, self.address, ts=now_ms, att=self.follower.attestation())
+        self.follower.sealing(plan)
         return hv
 
 
