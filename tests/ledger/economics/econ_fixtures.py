@@ -51,3 +51,9 @@ WHITE_PAPER_ROWS = (
     AllocationRow("Strategic Investor & Advisors - Ph 2", _m(4.5), 6, 54, account=b"\x03" * 32),
     AllocationRow("Early GPU Contributors (Locked)", _m(5), 24, 48, account=b"\x04" * 32),
 )
+
+
+
+#: Immutable genesis values shared by the tests (frozen dataclasses, so module constants are safe).
+SMALL_GENESIS = make_genesis()
+WHITE_PAPER_GENESIS = make_genesis(Params(), WHITE_PAPER_ROWS)

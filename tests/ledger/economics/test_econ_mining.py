@@ -1,6 +1,6 @@
 """Mining reward (white paper 7.2.1): scenarios with hand-computed figures.
 
-Common scenario (day 3 of `small_genesis`, whose mining cap is exactly 1 NMT = 10**18 a day):
+Common scenario (day 3 of `SMALL_GENESIS`, whose mining cap is exactly 1 NMT = 10**18 a day):
 
     A: gpu-high      (400_000 micro-USD/h, weight 20), 150 Mbps -> factor 10_000, online 24 h
     B: gpu-consumer  (150_000 micro-USD/h, weight 8),   90 Mbps -> factor  9_500, online 12 h
@@ -14,7 +14,7 @@ Common scenario (day 3 of `small_genesis`, whose mining cap is exactly 1 NMT = 1
 """
 
 import pytest
-from econ_fixtures import ORACLE
+from econ_fixtures import ORACLE, SMALL_GENESIS
 
 from ledger.economics.days import ChainClock
 from ledger.economics.errors import EconomicsError
@@ -57,9 +57,9 @@ def test_window_average_excludes_the_eighth_price():
     assert price_average((), Params(genesis_price_micro_usd=2_000_000), 3) == (2_000_000, 1)
 
 
-def test_three_providers_cap_binding(small_genesis):
+def test_three_providers_cap_binding():
     # B = 1: VC/B / avg = 11_400_000 / 2_000_000 = 5.7 NMT > cap 1 NMT, so the cap binds.
-    s = settle_mining(small_genesis.params, 7, 10**18, 14_000_000, 7, providers())
+    s = settle_mining(SMALL_GENESIS.params, 7, 10**18, 14_000_000, 7, providers())
     assert s.vc == 11_400_000
     assert s.issued == 10**18 and not s.vc_binding
     # A: 10**18 * 2_000_000_000 // 2_380_000_000 = 2 * 10**20 // 238 = 840_336_134_453_781_512
@@ -69,7 +69,7 @@ def test_three_providers_cap_binding(small_genesis):
     assert s.paid == 999_999_999_999_999_999 and s.dust == 1 and s.retained == 1
 
 
-def test_three_providers_vc_binding_rest_stays_in_pool(small_genesis):
+def test_three_providers_vc_binding_rest_stays_in_pool():
     # B = 10 (100_000 bps): VC/B = 1_140_000 micro-USD; / 2 USD = 0.57 NMT < 1 NMT cap: VC binds.
     params = Params(balancing_coefficient_bps=100_000)
     s = settle_mining(params, 7, 10**18, 14_000_000, 7, providers())
@@ -91,14 +91,14 @@ def test_qualification_boundary_is_more_than_five_hours():
     assert penalty_bps(params, six) == 2_500 and daily_vc(params, [six]) == 120_000
 
 
-def test_dropped_provider_loses_mining_but_keeps_its_fee_share(small_genesis):
+def test_dropped_provider_loses_mining_but_keeps_its_fee_share():
     # A disconnected mid-job and the job failed: p_A = 0 for the day. VC still counts A (it was
     # online), so with the cap binding the whole 1 NMT goes to B, the only machine with p > 0.
-    s = settle_mining(small_genesis.params, 7, 10**18, 14_000_000, 7, providers(dropped_a=True))
+    s = settle_mining(SMALL_GENESIS.params, 7, 10**18, 14_000_000, 7, providers(dropped_a=True))
     assert s.payouts == ((B, 10**18),) and s.retained == 0
     # ...but A keeps its share of that job's utilisation fee: sync fee 1,000 NMT, A did 600 of
     # 1,000 samples: providers get 500 NMT, A 500 * 600 / 1000 = 300 NMT, B 200 NMT, pool 500 NMT.
-    f = split_utilisation_fee(small_genesis.params, 1_000 * NMT, SYNC, [(A, 600), (B, 400)])
+    f = split_utilisation_fee(SMALL_GENESIS.params, 1_000 * NMT, SYNC, [(A, 600), (B, 400)])
     assert dict(f.payouts) == {A: 300 * NMT, B: 200 * NMT} and f.to_pool == 500 * NMT
 
 
@@ -119,29 +119,29 @@ def test_bandwidth_factor(kbps, bps):
     assert bandwidth_factor_bps(Params(), kbps) == bps
 
 
-def test_no_price_issues_nothing_and_bad_inputs_are_refused(small_genesis):
-    s = settle_mining(small_genesis.params, 7, 10**18, 0, 0, providers())
+def test_no_price_issues_nothing_and_bad_inputs_are_refused():
+    s = settle_mining(SMALL_GENESIS.params, 7, 10**18, 0, 0, providers())
     assert s.issued == 0 and s.payouts == () and s.retained == 10**18
     with pytest.raises(EconomicsError, match="unknown hardware class"):
-        settle_mining(small_genesis.params, 7, 10**18, 1, 1, [ProviderDay(A, "tpu", 1, ALL_DAY)])
+        settle_mining(SMALL_GENESIS.params, 7, 10**18, 1, 1, [ProviderDay(A, "tpu", 1, ALL_DAY)])
     with pytest.raises(EconomicsError, match="twice"):
-        settle_mining(small_genesis.params, 7, 10**18, 1, 1, [providers()[0], providers()[0]])
+        settle_mining(SMALL_GENESIS.params, 7, 10**18, 1, 1, [providers()[0], providers()[0]])
     with pytest.raises(EconomicsError):
         issued_amount(1, 1, 1, 1, 0)
 
 
-def test_everyone_penalised_to_zero_returns_the_issue(small_genesis):
-    s = settle_mining(small_genesis.params, 7, 10**18, 14_000_000, 7, [providers(dropped_a=True)[0]])
+def test_everyone_penalised_to_zero_returns_the_issue():
+    s = settle_mining(SMALL_GENESIS.params, 7, 10**18, 14_000_000, 7, [providers(dropped_a=True)[0]])
     assert s.issued == 10**18 and s.paid == 0 and s.dust == 10**18 and s.retained == 10**18
 
 
-def test_settle_day_composes_mining_and_staking(small_genesis):
+def test_settle_day_composes_mining_and_staking():
     day = 7
-    assert ChainClock.of(small_genesis).day_start(day) == small_genesis.allocation_start + 7 * 86_400
-    assert pool_daily_cap(small_genesis, MINING, day) == 10**18
-    s = settle_day(small_genesis, day, PRICES, providers(), ())
+    assert ChainClock.of(SMALL_GENESIS).day_start(day) == SMALL_GENESIS.allocation_start + 7 * 86_400
+    assert pool_daily_cap(SMALL_GENESIS, MINING, day) == 10**18
+    s = settle_day(SMALL_GENESIS, day, PRICES, providers(), ())
     check_conservation(s)
     assert s.mining.payouts == ((A, 840_336_134_453_781_512), (B, 159_663_865_546_218_487))
     assert s.staking.emission == 10**17 and s.staking.retained == 10**17   # nobody staked: all stays
     assert s.credits == ((A, "mining", 840_336_134_453_781_512), (B, "mining", 159_663_865_546_218_487))
-    assert small_genesis.params.price_oracle == ORACLE
+    assert SMALL_GENESIS.params.price_oracle == ORACLE

@@ -14,6 +14,7 @@ Phase k starts on day 730 * (k - 1): 2024-04-16, 2026-04-16, 2028-04-15, 2030-04
 import datetime as dt
 
 import pytest
+from econ_fixtures import WHITE_PAPER_GENESIS
 
 from ledger.economics.days import ChainClock
 from ledger.economics.schedule import MINING, STAKING, day_schedule, pool_daily_cap
@@ -35,23 +36,23 @@ def _day(genesis, date: str) -> int:
 
 
 @pytest.mark.parametrize("date,day,mining,staking", PHASES)
-def test_daily_caps_in_each_phase(white_paper_genesis, date, day, mining, staking):
-    assert _day(white_paper_genesis, date) == day
-    assert pool_daily_cap(white_paper_genesis, MINING, day) == mining
-    assert pool_daily_cap(white_paper_genesis, STAKING, day) == staking
+def test_daily_caps_in_each_phase(date, day, mining, staking):
+    assert _day(WHITE_PAPER_GENESIS, date) == day
+    assert pool_daily_cap(WHITE_PAPER_GENESIS, MINING, day) == mining
+    assert pool_daily_cap(WHITE_PAPER_GENESIS, STAKING, day) == staking
 
 
-def test_last_day_of_a_phase_gets_the_odd_unit_and_the_phase_sums_exactly(white_paper_genesis):
+def test_last_day_of_a_phase_gets_the_odd_unit_and_the_phase_sums_exactly():
     # day 729 (2026-04-15): 20 * 10**24 - 20 * 10**24 * 729 // 730 = 27_397_260_273_972_602_739_727
-    assert _day(white_paper_genesis, "2026-04-15") == 729
-    assert pool_daily_cap(white_paper_genesis, MINING, 729) == 27_397_260_273_972_602_739_727
-    assert sum(pool_daily_cap(white_paper_genesis, MINING, d) for d in range(730)) == 20_000_000 * NMT
-    assert sum(pool_daily_cap(white_paper_genesis, STAKING, d) for d in range(730)) == 4_000_000 * NMT
-    assert pool_daily_cap(white_paper_genesis, MINING, -1) == 0
+    assert _day(WHITE_PAPER_GENESIS, "2026-04-15") == 729
+    assert pool_daily_cap(WHITE_PAPER_GENESIS, MINING, 729) == 27_397_260_273_972_602_739_727
+    assert sum(pool_daily_cap(WHITE_PAPER_GENESIS, MINING, d) for d in range(730)) == 20_000_000 * NMT
+    assert sum(pool_daily_cap(WHITE_PAPER_GENESIS, STAKING, d) for d in range(730)) == 4_000_000 * NMT
+    assert pool_daily_cap(WHITE_PAPER_GENESIS, MINING, -1) == 0
 
 
-def test_row_unlocks_of_a_day(white_paper_genesis):
-    s = day_schedule(white_paper_genesis, 182)
+def test_row_unlocks_of_a_day():
+    s = day_schedule(WHITE_PAPER_GENESIS, 182)
     rows = {r.name: r for r in s.rows}
     # Ecosystem ph1: cliff 6 months = 182.5 days, 18 months = 547.5 days of vesting. Day 182 ends at
     # 183 days, half a day after the cliff: 4.5 * 10**24 * 43_200 // 47_304_000 = 4.5 * 10**24 // 1095
@@ -69,7 +70,7 @@ def test_row_unlocks_of_a_day(white_paper_genesis):
     assert s.day_end - s.day_start == 86_400
 
 
-def test_packaged_mainnet_genesis_gives_the_same_caps(white_paper_genesis):
+def test_packaged_mainnet_genesis_gives_the_same_caps():
     genesis_file = pytest.importorskip("ledger.genesis_file")
     g = genesis_file.load_genesis("mainnet")
     for _, day, mining, staking in PHASES:

@@ -1,6 +1,6 @@
 """Staking reward (white paper 6.2, 7.2.3) with F1 accumulators: hand-computed figures.
 
-Day emission of `small_genesis`: 73 NMT over 730 days = 0.1 NMT = 10**17 a day.
+Day emission of `SMALL_GENESIS`: 73 NMT over 730 days = 0.1 NMT = 10**17 a day.
     master nodes: M = 10**17 * 1_000 // 10_000 = 10**16; 3 validators get 10**16 // 3 = 3_333_333_333_333_333
                   each; 1 unit of dust stays in the pool
     stakers:      S = 10**17 - 10**16 = 9 * 10**16
@@ -17,6 +17,7 @@ Dust left in outstanding: V1 64_285_714_285_714_285 - 51_428_571_428_571_427 - 1
 """
 
 import pytest
+from econ_fixtures import SMALL_GENESIS
 
 from ledger.economics.errors import EconomicsError
 from ledger.economics.schedule import STAKING, pool_daily_cap
@@ -56,9 +57,9 @@ def validators(withheld3: bool = False):
             ValidatorDay(V3, 0, withheld=withheld3)]
 
 
-def test_master_and_staker_shares(small_genesis):
-    assert pool_daily_cap(small_genesis, STAKING, 0) == 10**17
-    s = settle_staking(small_genesis.params, 0, 10**17, validators())
+def test_master_and_staker_shares():
+    assert pool_daily_cap(SMALL_GENESIS, STAKING, 0) == 10**17
+    s = settle_staking(SMALL_GENESIS.params, 0, 10**17, validators())
     assert s.master_total == 10**16 and s.stakers_total == 9 * 10**16
     assert s.master_payouts == ((V1, 3_333_333_333_333_333), (V2, 3_333_333_333_333_333), (V3, 3_333_333_333_333_333))
     assert s.reward_per_weight == R
@@ -85,13 +86,13 @@ def test_master_and_staker_shares(small_genesis):
     assert paid + s.retained + 2 + 1 == 10**17
 
 
-def test_withheld_validator_master_share_stays_in_pool(small_genesis):
-    s = settle_staking(small_genesis.params, 0, 10**17, validators(withheld3=True))
+def test_withheld_validator_master_share_stays_in_pool():
+    s = settle_staking(SMALL_GENESIS.params, 0, 10**17, validators(withheld3=True))
     assert [a for a, _ in s.master_payouts] == [V1, V2]
     assert s.retained == 2 + 3_333_333_333_333_333
 
 
-def test_f1_multi_day_with_a_leaver_and_a_joiner(small_genesis):
+def test_f1_multi_day_with_a_leaver_and_a_joiner():
     """Day 0 as above. Before day 1 settles Carol leaves V1 (realises her day-0 reward) and Dan
     stakes 50 NMT long-term (weight 200) on V2 entering at A_V2 = R.
     Day 1: W = 400 (V1: Alice) + 400 (V2: Bob 200 + Dan 200) = 800 NMT, both validators staked:
@@ -102,7 +103,7 @@ def test_f1_multi_day_with_a_leaver_and_a_joiner(small_genesis):
            = 96_428_571_428_571_426
         Dan (day 1 only): floor(2 * r1 / 10**7) = 22_499_999_999_999_999
     """
-    p = small_genesis.params
+    p = SMALL_GENESIS.params
     d0 = settle_staking(p, 0, 10**17, validators())
     acc1, acc2 = d0.reward_per_weight, d0.reward_per_weight
     owed, carol = realize(StakePosition(100 * NMT, 0), acc1, new_weight=0)
@@ -116,8 +117,8 @@ def test_f1_multi_day_with_a_leaver_and_a_joiner(small_genesis):
     assert pending_reward(carol, acc1) == 0
 
 
-def test_no_validators_or_no_stake_keeps_everything_but_what_is_paid(small_genesis):
-    p = small_genesis.params
+def test_no_validators_or_no_stake_keeps_everything_but_what_is_paid():
+    p = SMALL_GENESIS.params
     s = settle_staking(p, 0, 10**17, [])
     assert s.retained == 10**17 and s.master_paid == 0 and s.allocated == 0
     s = settle_staking(p, 0, 10**17, [ValidatorDay(V1, 0)])
@@ -127,8 +128,8 @@ def test_no_validators_or_no_stake_keeps_everything_but_what_is_paid(small_genes
     assert s.allocated == 0 and s.retained == 1
 
 
-def test_bad_inputs(small_genesis):
-    p = small_genesis.params
+def test_bad_inputs():
+    p = SMALL_GENESIS.params
     with pytest.raises(EconomicsError, match="twice"):
         settle_staking(p, 0, 1, [ValidatorDay(V1, 1), ValidatorDay(V1, 1)])
     with pytest.raises(EconomicsError, match="at most"):
