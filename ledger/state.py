@@ -401,10 +401,17 @@ class State:
 
     def change_stake(self, staker: bytes, validator: bytes, kind: bytes, delta: int,
                      lock_until_ms: int = 0) -> None:
-        """Add (delta > 0) or remove (delta < 0) stake and update the candidate's totals."""
+        """Add (delta > 0) or remove (delta < 0) stake and update the candidate's totals.
+
+        Every change of a stake goes through here, so the "stake" hooks (F1 staking rewards) see
+        each one before it happens."""
         cand = self.candidate(validator)
         if cand is None:
             raise InvalidTransaction(f"{address_to_text(validator)} is not a validator candidate")
+        from ledger.registry import hooks
+
+        for fn in hooks("stake"):
+            fn(self, staker, validator, kind, delta)
         cur = self.stake(staker, validator, kind)
         amount = (cur.amount if cur else 0) + delta
         if amount < 0:

@@ -11,6 +11,7 @@ on some). A phase's unissued rest is NOT carried into later days' caps; it stays
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 from ledger.economics.days import ChainClock
@@ -36,6 +37,13 @@ def row_unlock_on_day(genesis: Genesis, row: AllocationRow, day: int) -> int:
 def pool_daily_cap(genesis: Genesis, pool: str, day: int) -> int:
     """The day's cap of reward pool `pool` ("mining" or "staking"): its rows' unlocks that day."""
     return sum(row_unlock_on_day(genesis, r, day) for r in genesis.allocation if r.pool == pool)
+
+
+def rows_daily_cap(rows: Iterable[AllocationRow], allocation_start: int, month_s: int, clock: ChainClock,
+                   day: int) -> int:
+    """The same for rows given directly (the state keeps a pool's rows, not the whole genesis)."""
+    t0, t1 = clock.day_start(day), clock.day_end(day)
+    return sum(unlocked_between(r, allocation_start, month_s, t0, t1) for r in rows)
 
 
 @dataclass(frozen=True)

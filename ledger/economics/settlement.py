@@ -23,7 +23,7 @@ from ledger.economics.mining import MiningSettlement, ProviderDay, settle_mining
 from ledger.economics.prices import DailyPrice, price_average
 from ledger.economics.schedule import MINING, STAKING, pool_daily_cap
 from ledger.economics.staking import StakingSettlement, ValidatorDay, settle_staking
-from ledger.genesis import Genesis
+from ledger.genesis import Genesis, Params
 
 
 @dataclass(frozen=True)
@@ -42,10 +42,17 @@ class DaySettlement:
 def settle_day(genesis: Genesis, day: int, prices: Iterable[DailyPrice], providers: Iterable[ProviderDay],
                validators: Iterable[ValidatorDay]) -> DaySettlement:
     """Mining and staking of `day` (providers' day records, the validator set at settlement)."""
-    params = genesis.params
+    return settle_day_with_caps(genesis.params, day, pool_daily_cap(genesis, MINING, day),
+                                pool_daily_cap(genesis, STAKING, day), prices, providers, validators)
+
+
+def settle_day_with_caps(params: Params, day: int, mining_cap: int, staking_cap: int,
+                         prices: Iterable[DailyPrice], providers: Iterable[ProviderDay],
+                         validators: Iterable[ValidatorDay]) -> DaySettlement:
+    """`settle_day` with the day's pool caps already computed (what the state machine calls)."""
     price_sum, price_count = price_average(prices, params, day)
-    mining = settle_mining(params, day, pool_daily_cap(genesis, MINING, day), price_sum, price_count, providers)
-    staking = settle_staking(params, day, pool_daily_cap(genesis, STAKING, day), validators)
+    mining = settle_mining(params, day, mining_cap, price_sum, price_count, providers)
+    staking = settle_staking(params, day, staking_cap, validators)
     credits = sorted([(a, accrual.MINING, x) for a, x in mining.payouts]
                      + [(a, accrual.STAKING, x) for a, x in staking.master_payouts])
     return DaySettlement(day=day, mining=mining, staking=staking, credits=tuple(credits))
