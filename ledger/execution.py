@@ -68,6 +68,16 @@ def apply_tx(state: State, ctx: BlockContext, tx: Transaction) -> None:
         raise InvalidTransaction(str(exc)) from exc
 
 
+def check_tx(state: State, ctx: BlockContext, tx: Transaction) -> None:
+    """Would `tx` apply on top of `state` in a block like `ctx`? Raises InvalidTransaction if not;
+    leaves `state` unchanged either way (a mempool's admission check; signatures are separate)."""
+    snap = state.snapshot()
+    try:
+        apply_tx(state, ctx, tx)
+    finally:
+        state.revert(snap)
+
+
 def begin_block(state: State, ctx: BlockContext) -> None:
     for fn in hooks("begin"):
         fn(state, ctx)

@@ -34,7 +34,7 @@ from ledger.errors import DecodeError, InvalidBlock, InvalidTransaction, LedgerE
 from ledger.execution import BlockContext, apply_tx, begin_block, end_block, execute_block
 from ledger.genesis import Genesis, Params
 from ledger.keys import PrivateKey
-from ledger.sigs import verify_many
+from ledger.sigs import verify_many, verify_many_async
 from ledger.state import Account, State, genesis_state
 from ledger.trie import Proof, Trie
 from ledger.tx import Transaction, check_stateless
@@ -288,15 +288,26 @@ class Store:
         if self.consensus_check is not None:
             self.consensus_check(parent, header, state)
         validate_body(block, self._params)
-        _check_txs(block.txs, self._params, header)
+        txs = block.txs
+        for i, tx in enumerate(txs):
+            try:
+                check_stateless(tx, self._params, signature=False)
+            except LedgerError as exc:
+                raise InvalidBlock(f"block {header.height}: transaction {i} is invalid: {exc}") from None
+        # Signatures verify on the other cores while this thread executes the block; nothing is
+        # committed before every signature is known good, and a bad signature is always the
+        # reported reason when there is one (whatever else is wrong), so the answer is deterministic.
+        sigs_ok = verify_many_async([(tx.sender, tx.signing_bytes(), tx.signature) for tx in txs])
         ctx = BlockContext.for_state(state, header.height, header.timestamp, header.proposer)
         try:
-            execute_block(state, ctx, block.txs)
+            execute_block(state, ctx, txs)
         except InvalidTransaction as exc:
+            _check_signatures(sigs_ok(), header)
             i = getattr(exc, "index", "?")
             raise InvalidBlock(f"block {header.height}: transaction {i} is invalid: {exc}") from None
         changes = state.changes()
         update = self._trie.update(changes)
+        _check_signatures(sigs_ok(), header)
         if update.root != header.state_root:
             raise InvalidBlock(f"block {header.height}: state root {header.state_root.hex()[:16]}.. does not "
                                f"match the state after its transactions ({update.root.hex()[:16]}..)")
@@ -375,17 +386,16 @@ def _write_block(wb, block: Block, data: bytes, changes, update, undo) -> None:
     wb.put(schema.HEAD_KEY, h)
 
 
-def _check_txs(txs: tuple[Transaction, ...], params: Params, header: Header) -> None:
-    """Stateless checks of every transaction; signatures verified as one parallel batch."""
-    for i, tx in enumerate(txs):
-        try:
-            check_stateless(tx, params, signature=False)
-        except LedgerError as exc:
-            raise InvalidBlock(f"block {header.height}: transaction {i} is invalid: {exc}") from None
-    ok = verify_many([(tx.sender, tx.signing_bytes(), tx.signature) for tx in txs])
+def _check_signatures(ok: list[bool], header: Header) -> None:
     if not all(ok):
-        i = ok.index(False)
-        raise InvalidBlock(f"block {header.height}: transaction {i} has a bad signature")
+        raise InvalidBlock(f"block {header.height}: transaction {ok.index(False)} has a bad signature")
+
+
+def _sig_item(tx: Transaction) -> tuple[bytes, bytes, bytes]:
+    try:
+        return tx.sender, tx.signing_bytes(), tx.signature
+    except LedgerError:       # a field that cannot even be encoded: fails verification
+        return b"", b"", b""
 
 
 def build_block(store: Store, proposer_key: PrivateKey, txs: Iterable[Transaction], timestamp_ms: int,
@@ -400,12 +410,16 @@ def build_block(store: Store, proposer_key: PrivateKey, txs: Iterable[Transactio
     ctx = BlockContext.for_state(state, parent.height + 1, timestamp_ms, proposer_key.address)
     begin_block(state, ctx)
     included: list[Transaction] = []
-    size, budget = 0, params.max_block_bytes - 64 * 1024  # room for the header
-    for tx in txs:
+    size, budget = 0, params.max_block_bytes - len(extra) - 1024  # room for the header and framing
+    txs = list(txs)
+    sig_ok = verify_many([_sig_item(tx) for tx in txs])
+    for tx, good in zip(txs, sig_ok, strict=True):
         if len(included) >= params.max_block_txs:
             break
         try:
-            check_stateless(tx, params)
+            if not good:
+                raise InvalidTransaction("bad signature")
+            check_stateless(tx, params, signature=False)
             if size + tx.size > budget:
                 raise InvalidTransaction("does not fit in the block")
             apply_tx(state, ctx, tx)
