@@ -267,6 +267,9 @@ def on_stake_change(state, staker: bytes, validator: bytes, kind: bytes, delta: 
     vr = _realize(state, staker, validator, kind)
     if vr is None:
         return
+    st = state.stake(staker, validator, kind)
+    if (st.amount if st else 0) + delta == 0:
+        state.delete(f1_key(staker, validator, kind))      # the position ends: no entry to keep
     cand = state.candidate(validator)
     after = validator_weight(state.params, cand) + delta * _factor(state.params, kind)
     if after == 0 and vr.outstanding and state.pool(STAKING) is not None:

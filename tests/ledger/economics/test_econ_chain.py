@@ -200,3 +200,17 @@ def test_utilisation_fee_settles_into_escrow_and_pool():
     assert state.pool("mining").returned == 500 * NMT and state.account(payer).balance == 0
     assert state.account(ls.ESCROW).balance == 500 * NMT
     ls.audit_economics(state)
+
+
+def test_a_closed_position_leaves_no_f1_entry():
+    from ledger.state import FLEXIBLE, genesis_state
+
+    state = genesis_state(genesis())
+    ls.settle_due_days(state, T0 * 1000 + 1000)
+    state.debit(CAROL.address, 10 * NMT)
+    state.change_stake(CAROL.address, V0.address, FLEXIBLE, 10 * NMT)
+    ls.settle_due_days(state, T0 * 1000 + 100_500)           # day 0 settles: V0's accumulator moves
+    state.change_stake(CAROL.address, V0.address, FLEXIBLE, -10 * NMT)
+    assert state.get(ls.f1_key(CAROL.address, V0.address, b"F")) is None
+    assert int(ls.rewards_view(state, CAROL.address)["staking"]) > 0
+    ls.audit_economics(state)
