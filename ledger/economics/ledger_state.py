@@ -50,7 +50,7 @@ from ledger.economics.staking import (
     pending_reward,
     stake_weight,
 )
-from ledger.economics.uptime import UptimeEntry, apply_uptime_entries
+from ledger.economics.uptime import UptimeEntry, apply_uptime_entries, build_uptime_entries
 from ledger.genesis import AllocationRow, Params
 from ledger.hashing import tagged_hash
 
@@ -186,6 +186,20 @@ def record_uptime(state, chain_id: str, block_time_s: int, entries: tuple[Uptime
                                  recorded=recorded, params=state.params)
     for (provider, day), mask in masks.items():
         _store(state, uptime_key(day, provider), UptimeRecord(mask=mask))
+
+
+def uptime_entries_for_block(state, chain_id: str, block_time_s: int, heartbeats) -> tuple[UptimeEntry, ...]:
+    """Proposer side: the entries of an `uptime` transaction for a block at `block_time_s`, from the
+    heartbeats seen on gossip (hours already on chain, other days and bad signatures are dropped)."""
+    day = clock_of(state).day_of(block_time_s)
+    heartbeats = [hb for hb in heartbeats if hb.day == day]
+    recorded = {}
+    for hb in heartbeats:
+        if (hb.provider, day) not in recorded:
+            rec = _load(state, uptime_key(day, hb.provider), UptimeRecord)
+            recorded[(hb.provider, day)] = rec.mask if rec else 0
+    return build_uptime_entries(heartbeats, chain_id=chain_id, clock=clock_of(state), block_time=block_time_s,
+                                recorded=recorded, params=state.params)
 
 
 def set_mining_profile(state, provider: bytes, hw_class: str, bandwidth_kbps: int) -> None:

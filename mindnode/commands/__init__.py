@@ -1,1 +1,0 @@
-"""Click commands of the `mindnode` CLI that live in their own modules (registered by the groups)."""

@@ -57,13 +57,7 @@ class Chain:
 
     def block(self, at_s: float, txs=(), heartbeats=()):
         t_ms = int(T0 * 1000 + at_s * 1000)
-        state = self.store.state()
-        recorded = {}
-        for hb in heartbeats:
-            rec = ls._load(state, ls.uptime_key(hb.day, hb.provider), ls.UptimeRecord)
-            recorded[(hb.provider, hb.day)] = rec.mask if rec else 0
-        entries = build_uptime_entries(heartbeats, chain_id=CHAIN, clock=ls.clock_of(state), block_time=t_ms // 1000,
-                                       recorded=recorded, params=PARAMS)
+        entries = ls.uptime_entries_for_block(self.store.state(), CHAIN, t_ms // 1000, heartbeats)
         txs = list(txs) + ([self.tx(V0, Uptime(entries=entries))] if entries else [])
         skipped = []
         block = build_block(self.store, V0, txs, t_ms, 2, on_skip=lambda tx, exc: skipped.append(exc))

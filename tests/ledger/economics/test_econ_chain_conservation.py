@@ -9,10 +9,10 @@ from conftest import KEYS, T0, V0
 from hypothesis import settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, rule
-from test_econ_chain import CHAIN, ORACLE, PARAMS, genesis
+from test_econ_chain import CHAIN, ORACLE, genesis
 
 from ledger.economics import ledger_state as ls
-from ledger.economics.uptime import build_uptime_entries, sign_heartbeat
+from ledger.economics.uptime import sign_heartbeat
 from ledger.genesis import NMT
 from ledger.store import Store, build_block
 from ledger.tx import sign_tx
@@ -50,12 +50,7 @@ class ChainModel(RuleBasedStateMachine):
         clock = ls.clock_of(state)
         day, hour = clock.hour_of(self.t_ms // 1000)
         hbs = [sign_heartbeat(k, CHAIN, day, hour) for k in USERS if k.address in self.online]
-        recorded = {}
-        for hb in hbs:
-            rec = ls._load(state, ls.uptime_key(day, hb.provider), ls.UptimeRecord)
-            recorded[(hb.provider, day)] = rec.mask if rec else 0
-        entries = build_uptime_entries(hbs, chain_id=CHAIN, clock=clock, block_time=self.t_ms // 1000,
-                                       recorded=recorded, params=PARAMS)
+        entries = ls.uptime_entries_for_block(state, CHAIN, self.t_ms // 1000, hbs)
         wanted = list(self.pending) + ([(V0, Uptime(entries=entries))] if entries else [])
         self.pending = []
         txs = []
