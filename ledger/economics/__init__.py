@@ -8,5 +8,7 @@ integer-only with one stated rounding, and every remainder is returned to the po
 Modules: `days` (chain day and hour), `uptime` (heartbeats, uptime entries, the >5-hour rule),
 `prices` (oracle prices, 7-day average), `mining` (7.2.1), `staking` (6.2/7.2.3, F1), `fees`
 (7.2.2), `schedule` (daily caps of the allocation table), `accrual` (per-address rewards and
-withdrawal), `settlement` (a whole day).
+withdrawal), `settlement` (a whole day), `params_codec` (JSON/msgpack forms of the economics
+Params). `ledger_state` is the one module that touches the ledger state: records, settlement hook,
+F1 stake hook, the effects of the economics transaction kinds (`ledger/txkinds/`).
 """

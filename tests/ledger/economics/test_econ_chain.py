@@ -208,3 +208,23 @@ def test_a_closed_position_leaves_no_f1_entry():
     assert state.get(ls.f1_key(CAROL.address, V0.address, b"F")) is None
     assert int(ls.rewards_view(state, CAROL.address)["staking"]) > 0
     ls.audit_economics(state)
+
+
+def test_a_long_stall_is_caught_up_in_bounded_steps():
+    """After 100 empty days, one block settles at most 64 of them; the next block the rest. Each
+    day pays V0 its master share and staking (it is the only staker): 10 NMT a day minus dust."""
+    from ledger.state import genesis_state
+
+    state = genesis_state(genesis())
+    assert ls.settle_due_days(state, T0 * 1000 + 1000) == []            # starts the cursor at day 0
+    done = ls.settle_due_days(state, (T0 + 100 * 100 + 50) * 1000)      # day 100
+    assert [s.day for s in done] == list(range(ls.MAX_SETTLE_DAYS_PER_BLOCK))
+    done = ls.settle_due_days(state, (T0 + 100 * 100 + 51) * 1000)
+    assert [s.day for s in done] == list(range(64, 100))
+    assert ls.settle_due_days(state, (T0 + 100 * 100 + 52) * 1000) == []
+    view = ls.rewards_view(state, V0.address)
+    # per day: master 1 NMT + S = 9 NMT over W = 200 NMT: r = (9 * 10**18 - 1) * 10**27 // (200 * 10**18),
+    # V0 owed floor(200 * 10**18 * r / 10**27) = 9 * 10**18 - 1 per day; 100 days
+    assert int(view["staking"]) == 100 * (10**18 + 9 * 10**18 - 1)
+    ls.audit_economics(state)
+    state.audit()
