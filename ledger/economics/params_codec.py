@@ -116,13 +116,19 @@ def param_from_plain(name: str, value: Any, where: str, *, json: bool = False) -
     raise KeyError(name)
 
 
+#: Upper bounds the stored records impose (a larger value would make blocks fail to encode).
+UPPER = {"price_window_days": 64, "accrual_history_days": 366, "qualifying_hours": 23}
+
+
 def check_economics(params: Params, where: str = "params") -> None:
-    """Cross-field rules of the economics integers (ranges of basis points and zero-able fields)."""
+    """Ranges of the economics integers: basis points at most 10_000, the zero-able fields, and the
+    bounds of the stored records (`UPPER`), so a genesis cannot make settlement fail later."""
     for f in dataclasses.fields(Params):
-        if f.name in STRUCTURED or f.name not in ZERO_OK | BPS_FIELDS:
+        if f.name in STRUCTURED or f.name not in ZERO_OK | BPS_FIELDS | set(UPPER):
             continue
         v = getattr(params, f.name)
-        _int(v, f"{where}.{f.name}", 0, 10_000 if f.name in BPS_FIELDS else 2**63 - 1)
+        lo = 0 if f.name in ZERO_OK else 1
+        _int(v, f"{where}.{f.name}", lo, 10_000 if f.name in BPS_FIELDS else UPPER.get(f.name, 2**63 - 1))
 
 
 def params_to_plain(params: Params, *, json: bool = False) -> dict:

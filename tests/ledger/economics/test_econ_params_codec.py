@@ -35,6 +35,9 @@ def test_round_trips():
     ("balancing_coefficient_bps", 0, "balancing_coefficient_bps"),
     ("min_validator_stake", "01", "decimal string"),
     ("no_such_param", 1, "unknown parameter"),
+    ("price_window_days", 65, "price_window_days"),
+    ("accrual_history_days", 367, "accrual_history_days"),
+    ("qualifying_hours", 24, "qualifying_hours"),
 ])
 def test_rejections_name_the_field(field, value, why):
     with pytest.raises(GenesisError, match=why):
