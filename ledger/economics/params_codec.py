@@ -29,7 +29,8 @@ STRUCTURED = frozenset({"hardware_classes", "bandwidth_tiers", "price_oracle"})
 AMOUNTS = frozenset({"min_validator_stake"})
 #: Integer params that may be 0 (every other integer parameter must be >= 1).
 ZERO_OK = frozenset({"genesis_price_micro_usd", "failed_work_penalty_bps", "sync_provider_fee_bps",
-                     "async_provider_fee_bps", "master_node_share_bps", "stake_weight_liquidity"})
+                     "async_provider_fee_bps", "master_node_share_bps", "stake_weight_liquidity",
+                     "qualifying_hours"})
 #: Integer params that are basis points (at most 10_000).
 BPS_FIELDS = frozenset({"failed_work_penalty_bps", "sync_provider_fee_bps", "async_provider_fee_bps",
                         "master_node_share_bps"})
