@@ -119,16 +119,19 @@ def param_from_plain(name: str, value: Any, where: str, *, json: bool = False) -
 
 #: Upper bounds the stored records impose (a larger value would make blocks fail to encode).
 UPPER = {"price_window_days": 64, "accrual_history_days": 366, "qualifying_hours": 23}
+#: Lower bounds the rules need (B divides; a day has 24 hours of at least a second).
+LOWER = {"balancing_coefficient_bps": 1, "day_s": 24, "stake_weight_long_term": 1, "stake_weight_flexible": 1,
+         "max_uptime_entries_per_block": 1}
 
 
 def check_economics(params: Params, where: str = "params") -> None:
     """Ranges of the economics integers: basis points at most 10_000, the zero-able fields, and the
     bounds of the stored records (`UPPER`), so a genesis cannot make settlement fail later."""
     for f in dataclasses.fields(Params):
-        if f.name in STRUCTURED or f.name not in ZERO_OK | BPS_FIELDS | set(UPPER):
+        if f.name in STRUCTURED or f.name not in ZERO_OK | BPS_FIELDS | set(UPPER) | set(LOWER):
             continue
         v = getattr(params, f.name)
-        lo = 0 if f.name in ZERO_OK else 1
+        lo = LOWER.get(f.name, 0 if f.name in ZERO_OK else 1)
         _int(v, f"{where}.{f.name}", lo, 10_000 if f.name in BPS_FIELDS else UPPER.get(f.name, 2**63 - 1))
 
 
@@ -162,8 +165,8 @@ def params_from_plain(plain: Any, where: str = "params", *, json: bool = False) 
             if type(v) is not str or not v.isdigit() or (len(v) > 1 and v[0] == "0") or len(v) > 78:
                 raise _err(w, f"expected a decimal string of base units, got {v!r}")
             kwargs[name] = int(v)
-        else:
-            kwargs[name] = _int(v, w, 0 if name in ZERO_OK else 1)
+        else:   # ranges of other rooms' integers are their genesis parser's business: >= 0 here
+            kwargs[name] = _int(v, w, 0)
     params = Params(**kwargs)
     check_economics(params, where)
     return params

@@ -33,6 +33,7 @@ def test_round_trips():
     ("price_oracle", "mn00", "price_oracle"),
     ("sync_provider_fee_bps", 10_001, "sync_provider_fee_bps"),
     ("balancing_coefficient_bps", 0, "balancing_coefficient_bps"),
+    ("day_s", 23, "day_s"),
     ("min_validator_stake", "01", "decimal string"),
     ("no_such_param", 1, "unknown parameter"),
     ("price_window_days", 65, "price_window_days"),
