@@ -17,6 +17,46 @@ MONTH_S = YEAR_S // 12  # 2,628,000 s exactly
 
 
 @dataclass(frozen=True)
+class HardwareClass:
+    """A hardware class of the mining reward (white paper 7.2.1 "tiered by GPU model").
+
+    `value_per_hour` is what one chain hour of this machine is worth, in integer micro-USD: it
+    feeds the day's total VC. `weight` is the class's w in the per-machine share. The node's
+    benchmark (jobs issue) decides which class a provider registers with.
+    """
+
+    name: str
+    value_per_hour: int   # micro-USD per chain hour online
+    weight: int           # relative computational weight (integer, > 0)
+
+
+@dataclass(frozen=True)
+class BandwidthTier:
+    """Measured bandwidth at or above `min_kbps` scales the machine's weight by `factor_bps`/10000."""
+
+    min_kbps: int
+    factor_bps: int
+
+
+#: Default hardware classes (micro-USD per hour roughly at market rental prices of 2024).
+DEFAULT_HARDWARE_CLASSES: tuple[HardwareClass, ...] = (
+    HardwareClass("cpu", 20_000, 1),
+    HardwareClass("gpu-consumer", 150_000, 8),
+    HardwareClass("gpu-high", 400_000, 20),
+    HardwareClass("gpu-datacenter", 1_200_000, 60),
+)
+
+#: NetMind's bandwidth factor (shared/NETMIND-FACTS.md): above 100 Mbps 100%; 80-100 Mbps 95%;
+#: 60-80 Mbps 85%; below 60 Mbps 70%. Tiers are tried from the top; the first met applies.
+DEFAULT_BANDWIDTH_TIERS: tuple[BandwidthTier, ...] = (
+    BandwidthTier(100_001, 10_000),
+    BandwidthTier(80_000, 9_500),
+    BandwidthTier(60_000, 8_500),
+    BandwidthTier(0, 7_000),
+)
+
+
+@dataclass(frozen=True)
 class Params:
     """Consensus parameters. Every node must run with the same values (they are part of genesis)."""
 
@@ -42,6 +82,23 @@ class Params:
     missed_blocks_withhold: int = 50       # missed in-turn slots before rewards are withheld (Parlia: 50)
     missed_blocks_jail: int = 150          # missed in-turn slots before the validator is jailed (Parlia: 150)
     evidence_max_age: int = 100_000        # evidence older than this many blocks is refused
+    # --- economics (ledger/economics, ledger/ECONOMICS.md) ------------------------------------
+    hardware_classes: tuple[HardwareClass, ...] = DEFAULT_HARDWARE_CLASSES
+    bandwidth_tiers: tuple[BandwidthTier, ...] = DEFAULT_BANDWIDTH_TIERS
+    balancing_coefficient_bps: int = 10_000  # B of 7.2.1 as B * 10_000 (10_000 means B = 1)
+    price_oracle: bytes | None = None      # the only account whose price posts count
+    genesis_price_micro_usd: int = 0       # NMT price used until the oracle has posted (0: none)
+    price_window_days: int = 7             # average of the last N daily prices
+    qualifying_hours: int = 5              # a provider must be online in MORE than this many hours
+    failed_work_penalty_bps: int = 2_500   # p_i loses this much per work unit failing verification
+    sync_provider_fee_bps: int = 5_000     # sync jobs: 50% to providers, rest to the mining pool
+    async_provider_fee_bps: int = 2_000    # async jobs: 20% to providers, rest to the mining pool
+    master_node_share_bps: int = 1_000     # 10% of the staking emission to the validator set
+    stake_weight_long_term: int = 4
+    stake_weight_flexible: int = 1
+    stake_weight_liquidity: int = 2        # nothing creates liquidity stake yet (no trading pair)
+    accrual_history_days: int = 30         # per-day reward history kept per address
+    max_uptime_entries_per_block: int = 4_096
 
 
 @dataclass(frozen=True)

@@ -43,6 +43,7 @@ from typing import Any
 
 import msgpack
 
+from ledger.economics import params_codec as econ_params
 from ledger.errors import GenesisError, InvalidKey
 from ledger.genesis import AllocationRow, Genesis, GenesisAccount, GenesisValidator, Params
 from ledger.hashing import tagged_hash
@@ -225,9 +226,12 @@ def _params(value: Any, where: str) -> Params:
     for name, v in obj.items():
         if name in _AMOUNT_FIELDS_OF_PARAMS:
             kwargs[name] = _amount(v, f"{where}.{name}")
+        elif name in econ_params.STRUCTURED:   # hardware classes, bandwidth tiers, price oracle
+            kwargs[name] = econ_params.param_from_plain(name, v, f"{where}.{name}", json=True)
         else:
-            kwargs[name] = _int(v, f"{where}.{name}", 1)
+            kwargs[name] = _int(v, f"{where}.{name}", 0 if name in econ_params.ZERO_OK else 1)
     params = Params(**kwargs)
+    econ_params.check_economics(params, where)
     if params.min_long_term_days > params.max_long_term_days:
         raise _err(f"{where}.min_long_term_days", "is larger than max_long_term_days")
     if params.block_time_ms < 100:
@@ -412,6 +416,8 @@ def genesis_to_json(genesis: Genesis) -> dict:
         "timestamp": genesis.timestamp,
         "allocation_start": genesis.allocation_start,
         "params": {f.name: (str(getattr(genesis.params, f.name)) if f.name in _AMOUNT_FIELDS_OF_PARAMS
+                            else econ_params.param_to_plain(f.name, getattr(genesis.params, f.name), json=True)
+                            if f.name in econ_params.STRUCTURED
                             else getattr(genesis.params, f.name)) for f in dataclasses.fields(Params)},
         "accounts": [{"address": address_to_text(a.address), "balance": str(a.balance), "label": a.label}
                      for a in genesis.accounts],

@@ -180,17 +180,20 @@ def pool_key(name: str) -> bytes:
 
 
 def params_to_bytes(params: Params) -> bytes:
-    """Params as a canonical map of name -> integer (as BigUInt bytes: amounts exceed 64 bits)."""
-    return msgpack.packb({k: AMOUNT.to_plain(v, f"params.{k}")
-                          for k, v in sorted(dataclasses.asdict(params).items())}, use_bin_type=True)
+    """Params as a canonical map of name -> plain value (`ledger.economics.params_codec`: integers,
+    amounts as decimal strings, the economics tables as lists of maps, the oracle as bytes)."""
+    from ledger.economics.params_codec import params_to_plain
+
+    return msgpack.packb(params_to_plain(params), use_bin_type=True)
 
 
 def params_from_bytes(data: bytes) -> Params:
-    plain = unpack_plain(data)
-    names = {f.name for f in dataclasses.fields(Params)}
-    if type(plain) is not dict or not set(plain) <= names:
-        raise LedgerError("stored chain parameters are malformed")
-    return Params(**{k: AMOUNT.from_plain(v, f"params.{k}") for k, v in plain.items()})
+    from ledger.economics.params_codec import params_from_plain
+
+    try:
+        return params_from_plain(unpack_plain(data))
+    except LedgerError as exc:
+        raise LedgerError(f"stored chain parameters are malformed: {exc}") from None
 
 
 def decode_value(key: bytes, raw: bytes) -> Any:

@@ -115,3 +115,9 @@ def genesis_inspect(source: str, at: str | None, as_json: bool) -> None:
     console.print(f"unlocked at genesis (accounts + stakes) {format_nmt(int(doc['genesis_unlocked']))} NMT")
     console.print(f"unlocked from rows {format_nmt(int(doc['unlocked_total']))} NMT")
     console.print(f"circulating      {format_nmt(int(doc['circulating']))} NMT")
+
+
+# `mindnode genesis schedule` lives with the economics (issue 6) in its own module.
+from mindnode.commands.schedule import schedule as _schedule  # noqa: E402
+
+genesis.add_command(_schedule)
