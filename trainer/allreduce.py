@@ -10,8 +10,14 @@ of the vector (n near-equal contiguous parts, each cut in chunks of ``chunk_elem
    on the wire while the next one is being added);
 3. commit: a peer that holds every chunk sends a digest (sha-256 over the per-chunk sha-256s of
    the averaged vector) to every peer, and returns the vector only once it has a matching digest
-   from every peer, or the peer has been silent for twice the timeout (it died after the
-   all-gather, whose data we already hold in full).
+   from every peer, or the peer has been silent for three timeouts (it died after the
+   all-gather, whose data we already hold in full) — and at least ``quorum`` peers (counting
+   itself) confirmed, so a peer cut off from the rest never keeps a vector nobody shares.
+
+Waits are staggered so that the peer nearest a fault detects it first and its ABORT reaches the
+others before they time out on an innocent peer that is itself waiting: a reduce-scatter chunk
+is awaited ``timeout``, an all-gather chunk (which needs every peer's reduce-scatter) twice
+that, a commit digest three times that.
 
 Each peer sends 2(n-1)/n of the vector and receives as much: bandwidth-optimal for small groups.
 Messages of one attempt travel on one channel per peer pair, in order, so a reader processes a
@@ -114,7 +120,7 @@ def chunk_bounds(start: int, end: int, chunk_elems: int) -> list[tuple[int, int]
 class Averager:
     """Runs averaging rounds for one peer over a ``Transport``.
 
-    ``timeout`` bounds every wait for one message (a commit digest waits twice as long);
+    ``timeout`` bounds the wait for one reduce-scatter message (all-gather 2x, commit 3x);
     ``quorum`` is the least number of peers a round may finish with (default: a majority of the
     group the round started with, so two disjoint halves can never both "succeed").
     """
@@ -179,7 +185,7 @@ class Averager:
                     frozenset(suspects_all),
                 )
             try:
-                return await self._attempt(round_id, attempt, tuple(members), vec, float(weight), joiners)
+                return await self._attempt(round_id, attempt, tuple(members), vec, float(weight), joiners, quorum)
             except _Aborted as exc:
                 reason = exc.reason
                 if self.self_id in exc.suspects:
@@ -199,7 +205,7 @@ class Averager:
     # -- one attempt -----------------------------------------------------------------------
     async def _attempt(
         self, round_id: int, attempt: int, group: tuple[str, ...], vec: np.ndarray, weight: float,
-        joiners: Sequence[str],
+        joiners: Sequence[str], quorum: int,
     ) -> RoundResult:
         n = len(group)
         me = group.index(self.self_id)
@@ -244,6 +250,11 @@ class Averager:
                 raise RoundFailed(round_id, f"peer {peer} holds a different averaged vector (digest mismatch)",
                                   frozenset({peer}))
             confirmed.append(peer)
+        if len(confirmed) < quorum:
+            # e.g. we are cut off and the others moved on to a retry without us: holding a
+            # vector nobody else confirmed would be exactly the silent partial result to avoid
+            raise RoundFailed(round_id, f"only {len(confirmed)} peer(s) confirmed the result, quorum is {quorum}",
+                              frozenset(state.silent_in_commit))
         if state.silent_in_commit:
             log.warning("round %d: no commit digest from %s (dead after the all-gather); their data is whole",
                         round_id, ", ".join(sorted(state.silent_in_commit)))
@@ -265,6 +276,7 @@ class _AttemptState:
         self.timeout = avg.timeout
         self.codec = avg.codec
         self.round_id = round_id
+        self.attempt = attempt
         self.group = group
         self.me = me
         self.vec = vec
@@ -362,16 +374,25 @@ class _AttemptState:
     async def sender(self, peer: str, y: int, joiners: tuple[str, ...]) -> None:
         for c, (a, b) in enumerate(self.all_chunks[y]):
             await self._send(peer, self._header(RS, c, self.weight), compression.encode(self.codec, self.vec[a:b]))
-        for c in range(len(self.my_chunks)):
-            await self.ready[c].wait()
-            await self._send(peer, self._header(AG, c), self.payloads[c])  # type: ignore[arg-type]
-        await self.complete.wait()
-        body = self.digest + json.dumps(list(joiners)).encode()  # type: ignore[operator]
-        await self._send(peer, self._header(CM), body)
+        # From here on a failed send hurts only the peer we could not reach (nobody else needs
+        # our all-gather data for that peer), while aborting could follow a digest we already
+        # sent to others, who might commit on it. So a dead receiver is noted, not aborted on;
+        # if it is alive but cut off from us, it will time out and abort everyone itself.
+        try:
+            for c in range(len(self.my_chunks)):
+                await self.ready[c].wait()
+                await self._send(peer, self._header(AG, c), self.payloads[c])  # type: ignore[arg-type]
+            await self.complete.wait()
+            body = self.digest + json.dumps(list(joiners)).encode()  # type: ignore[operator]
+            await self._send(peer, self._header(CM), body)
+        except _Aborted as exc:
+            log.info("round %d: could not send to %s after the reduce-scatter: %s", self.round_id, peer, exc.reason)
 
     async def receiver(self, peer: str, y: int) -> None:
+        t = self.timeout
         for c, (a, b) in enumerate(self.my_chunks):
-            body, w = await self._recv(peer, RS, c)
+            # a retry starts when each peer has learnt of the abort: allow for stragglers
+            body, w = await self._recv(peer, RS, c, timeout=3 * t if c == 0 and self.attempt else t)
             if not (math.isfinite(w) and w >= 0) or self.weights.setdefault(peer, w) != w:
                 raise _Aborted({peer}, f"peer {peer} sent an invalid or changing weight {w!r}")
             try:
@@ -387,7 +408,7 @@ class _AttemptState:
                 self._finalize(c)
             await trio.lowlevel.checkpoint()
         for c, (a, b) in enumerate(self.all_chunks[y]):
-            body, _ = await self._recv(peer, AG, c)
+            body, _ = await self._recv(peer, AG, c, timeout=2 * t)
             try:
                 x = compression.decode(self.codec, body, b - a)
             except ValueError as exc:
@@ -395,7 +416,7 @@ class _AttemptState:
             self._store(y, c, x)
             await trio.lowlevel.checkpoint()
         try:
-            body, _ = await self._recv(peer, CM, 0, timeout=2 * self.timeout, tolerate_silence=True)
+            body, _ = await self._recv(peer, CM, 0, timeout=3 * t, tolerate_silence=True)
         except _Silent:
             self.silent_in_commit.add(peer)  # died after the all-gather, whose data we hold whole
             return
@@ -425,8 +446,8 @@ class _AttemptState:
 
         with trio.move_on_after(min(self.timeout, 1.0) + 0.5):
             async with trio.open_nursery() as nursery:
-                for peer in self.group:
-                    if peer != self.t.self_id and peer not in suspects:
+                for peer in self.group:  # suspects too: one merely cut off from us must not commit
+                    if peer != self.t.self_id:
                         nursery.start_soon(one, peer)
 
 
