@@ -218,6 +218,8 @@ class Averager:
                                weight, attempt + 1, own_joiners)
         _check_joiners(own_joiners)
         state = _AttemptState(self, round_id, attempt, group, me, vec, weight, all_chunks)
+        for c, (a, b) in enumerate(all_chunks[me]):
+            state._offer(c, me, vec[a:b], weight)
         try:
             async with trio.open_nursery() as nursery:
                 for y, peer in enumerate(group):
@@ -285,8 +287,11 @@ class _AttemptState:
         self.my_chunks = all_chunks[me]
         self.channel = f"{avg.namespace}/{round_id}/{attempt}/{group_hash(group)}"
         self.result = np.empty(vec.size, dtype=np.float32)
-        self.acc = [vec[a:b] * np.float32(weight) for a, b in self.my_chunks]
-        self.counts = [0] * len(self.my_chunks)
+        # contributions are added in group order, whatever order they arrive in, so that a
+        # round's result is bitwise reproducible (float addition is not associative)
+        self.acc: list[np.ndarray | None] = [None] * len(self.my_chunks)
+        self.pending: list[dict[int, tuple[np.ndarray, float]]] = [{} for _ in self.my_chunks]
+        self.next_add = [0] * len(self.my_chunks)
         self.weights: dict[str, float] = {}
         self.ready = [trio.Event() for _ in self.my_chunks]
         self.payloads: list[bytes | memoryview | None] = [None] * len(self.my_chunks)
@@ -353,12 +358,29 @@ class _AttemptState:
         if self.missing == 0:
             self._set_complete()
 
+    def _offer(self, c: int, y: int, x: np.ndarray, w: float) -> None:
+        """Take peer y's contribution to chunk c; add every contribution now next in group order."""
+        pending = self.pending[c]
+        pending[y] = (x, w)
+        while self.next_add[c] in pending:
+            x, w = pending.pop(self.next_add[c])
+            if self.acc[c] is None:
+                self.acc[c] = x * np.float32(w)
+            elif w == 1.0:
+                self.acc[c] += x
+            else:
+                self.acc[c] += x * np.float32(w)
+            self.next_add[c] += 1
+        if self.next_add[c] == len(self.group):
+            self._finalize(c)
+
     def _finalize(self, c: int) -> None:
         total = self.weight + sum(self.weights.values())
         if not total > 0:
             raise _Fatal("the total weight of the group is zero: nothing to average", set())
         self.total_weight = total
         avg = self.acc[c]
+        assert avg is not None
         avg /= np.float32(total)
         if self.codec == compression.NONE:
             values = avg
@@ -399,13 +421,7 @@ class _AttemptState:
                 x = compression.decode(self.codec, body, b - a)
             except ValueError as exc:
                 raise _Aborted({peer}, f"peer {peer} sent a bad reduce-scatter chunk: {exc}") from None
-            if w == 1.0:
-                self.acc[c] += x
-            else:
-                self.acc[c] += x * np.float32(w)
-            self.counts[c] += 1
-            if self.counts[c] == len(self.group) - 1:
-                self._finalize(c)
+            self._offer(c, y, x, w)
             await trio.lowlevel.checkpoint()
         for c, (a, b) in enumerate(self.all_chunks[y]):
             body, _ = await self._recv(peer, AG, c, timeout=2 * t)

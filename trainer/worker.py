@@ -258,9 +258,10 @@ class Worker:
             raise CheckpointError(f"checkpoint is for mode {h.get('mode')}, this worker runs {self.cfg.mode}")
         ckpt_mod.load_weights(self.model, ck.model)
         try:
-            self.opt.load_state_dict(ck.optimizers["inner"])
+            # torch keeps (and later mutates in place) the very tensors it is given: copy them
+            self.opt.load_state_dict(_cloned(ck.optimizers["inner"]))
             if self.outer is not None:
-                self.outer.load_state_dict(ck.optimizers["outer"])
+                self.outer.load_state_dict(_cloned(ck.optimizers["outer"]))
         except (KeyError, ValueError, RuntimeError) as exc:
             raise CheckpointError(f"optimizer state does not fit: {exc}") from None
         if self.anchor is not None:
@@ -402,3 +403,9 @@ class Worker:
 def flat_grads(params: Sequence[torch.Tensor]) -> np.ndarray:
     return torch.cat([(p.grad if p.grad is not None else torch.zeros_like(p)).reshape(-1)
                       for p in params]).numpy().astype(np.float32, copy=True)
+
+
+def _cloned(state_dict: dict[str, Any]) -> dict[str, Any]:
+    return {"state": {k: {n: (v.clone() if isinstance(v, torch.Tensor) else v) for n, v in st.items()}
+                      for k, st in state_dict["state"].items()},
+            "param_groups": state_dict["param_groups"]}
