@@ -10,6 +10,8 @@ values expected, so a truncated or padded message from a peer is an error, not g
 """
 from __future__ import annotations
 
+import sys
+
 import numpy as np
 
 NONE, FP16, INT8 = 0, 1, 2
@@ -40,6 +42,10 @@ def encode(codec: int, x: np.ndarray) -> bytes | memoryview:
     if codec == NONE:
         return memoryview(np.ascontiguousarray(x, dtype=np.float32)).cast("B")
     if codec == FP16:
+        torch = sys.modules.get("torch")
+        if torch is not None:  # same rounding as numpy, 3-4x faster (F16C); only if already loaded
+            t = torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32))
+            return memoryview(t.clamp(-65504.0, 65504.0).to(torch.float16).numpy()).cast("B")
         return np.clip(x, -65504.0, 65504.0).astype(np.float16).tobytes()
     if codec == INT8:
         n = x.size
@@ -62,7 +68,11 @@ def decode(codec: int, payload: bytes | memoryview, n: int) -> np.ndarray:
     if codec == NONE:
         return np.frombuffer(payload, dtype=np.float32)
     if codec == FP16:
-        return np.frombuffer(payload, dtype=np.float16).astype(np.float32)
+        half = np.frombuffer(payload, dtype=np.float16)
+        torch = sys.modules.get("torch")
+        if torch is not None:
+            return torch.from_numpy(half.copy() if not half.flags.writeable else half).to(torch.float32).numpy()
+        return half.astype(np.float32)
     nblocks = -(-n // BLOCK)
     scales = np.frombuffer(payload, dtype=np.float32, count=nblocks)
     if not np.all(np.isfinite(scales)):
