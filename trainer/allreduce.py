@@ -59,7 +59,9 @@ log = logging.getLogger("mindnode.trainer")
 VERSION = 1
 RS, AG, CM, ABORT = 1, 2, 3, 4
 _KIND_NAMES = {RS: "reduce-scatter", AG: "all-gather", CM: "commit", ABORT: "abort"}
-HEADER = struct.Struct("<BBBBId")  # version, kind, codec, reserved, chunk index, weight
+HEADER = struct.Struct("<BBBBId")  # version, kind, codec, flags, chunk index, weight
+FOLLOWS = 1  # flag: the payload is the next message (sent uncopied from the vector)
+INLINE_MAX = 64 * 1024  # payloads up to this size ride in the header's message
 MAX_PEER_ID = 256
 MAX_JOINERS = 64
 
@@ -309,38 +311,63 @@ class _AttemptState:
     def _header(self, kind: int, chunk: int = 0, weight: float = 0.0) -> bytes:
         return HEADER.pack(VERSION, kind, self.codec, 0, chunk, weight)
 
-    async def _send(self, peer: str, header: bytes, payload: bytes | memoryview = b"", timeout=None) -> None:
-        msg = bytearray(len(header) + len(payload))
-        msg[: len(header)] = header
-        msg[len(header):] = payload
+    async def _send(self, peer: str, header: bytes, payload: bytes | memoryview = b"", timeout=None,
+                    data: bool = False) -> None:
+        """One message, or for a large data payload a header message then the payload uncopied."""
+        t = self.timeout if timeout is None else timeout
         try:
-            await self.t.send(peer, self.channel, msg, self.timeout if timeout is None else timeout)
+            if data and len(payload) > INLINE_MAX:
+                flagged = bytearray(header)
+                flagged[3] |= FOLLOWS
+                await self.t.send(peer, self.channel, flagged, t)
+                await self.t.send(peer, self.channel, payload, t)
+                return
+            msg = bytearray(len(header) + len(payload))
+            msg[: len(header)] = header
+            msg[len(header):] = payload
+            await self.t.send(peer, self.channel, msg, t)
         except PeerFailure as exc:
             raise _Aborted({peer}, f"sending to {exc}") from None
 
-    async def _recv(self, peer: str, expect: int, chunk: int, timeout: float | None = None,
-                    tolerate_silence: bool = False):
+    async def _recv_raw(self, peer: str, expect: int, timeout: float, tolerate_silence: bool):
         try:
-            msg = await self.t.recv(peer, self.channel, self.timeout if timeout is None else timeout)
+            return await self.t.recv(peer, self.channel, timeout)
         except PeerFailure as exc:
             if tolerate_silence:
                 raise _Silent() from None
             raise _Aborted({peer}, f"waiting for {_KIND_NAMES[expect]} data: {exc}") from None
+
+    def _control(self, peer: str, msg: bytes | bytearray):
+        """Parse a header (+ inline body); an ABORT raises ``_Aborted``."""
         if len(msg) < HEADER.size:
             raise _Aborted({peer}, f"peer {peer} sent a malformed message ({len(msg)} bytes)")
-        version, kind, codec, _, idx, weight = HEADER.unpack_from(msg)
-        body = memoryview(msg)[HEADER.size:]
+        version, kind, codec, flags, idx, weight = HEADER.unpack_from(msg)
         if version != VERSION:
             raise _Aborted({peer}, f"peer {peer} speaks averaging version {version}, not {VERSION}")
         if kind == ABORT:
-            suspects = _parse_abort(bytes(body), self.group, peer)
+            suspects = _parse_abort(bytes(msg[HEADER.size:]), self.group, peer)
             raise _Aborted(suspects, f"peer {peer} aborted the round (suspects: {', '.join(sorted(suspects))})")
+        return kind, codec, flags, idx, weight
+
+    async def _recv(self, peer: str, expect: int, chunk: int, timeout: float | None = None,
+                    tolerate_silence: bool = False, payload_len: int = -1):
+        t = self.timeout if timeout is None else timeout
+        msg = await self._recv_raw(peer, expect, t, tolerate_silence)
+        kind, codec, flags, idx, weight = self._control(peer, msg)
         if kind != expect or idx != chunk:
             raise _Aborted({peer}, f"peer {peer} sent {_KIND_NAMES.get(kind, kind)} chunk {idx}, "
                                    f"expected {_KIND_NAMES[expect]} chunk {chunk}")
         if kind in (RS, AG) and codec != self.codec:
             raise _Aborted({peer}, f"peer {peer} uses compression {codec}, we use {self.codec}")
-        return body, weight
+        if flags & FOLLOWS:
+            if len(msg) != HEADER.size or payload_len < 0:
+                raise _Aborted({peer}, f"peer {peer} sent a malformed {_KIND_NAMES[expect]} header")
+            body = await self._recv_raw(peer, expect, t, tolerate_silence)
+            if len(body) != payload_len:
+                self._control(peer, body)  # the sender may have aborted between header and payload
+                raise _Aborted({peer}, f"peer {peer} sent {len(body)} payload bytes, expected {payload_len}")
+            return memoryview(body), weight
+        return memoryview(msg)[HEADER.size:], weight
 
     def _set_complete(self) -> None:
         h = hashlib.sha256()
@@ -395,7 +422,8 @@ class _AttemptState:
     # -- tasks -----------------------------------------------------------------------------
     async def sender(self, peer: str, y: int, joiners: tuple[str, ...]) -> None:
         for c, (a, b) in enumerate(self.all_chunks[y]):
-            await self._send(peer, self._header(RS, c, self.weight), compression.encode(self.codec, self.vec[a:b]))
+            await self._send(peer, self._header(RS, c, self.weight), compression.encode(self.codec, self.vec[a:b]),
+                             data=True)
         # From here on a failed send hurts only the peer we could not reach (nobody else needs
         # our all-gather data for that peer), while aborting could follow a digest we already
         # sent to others, who might commit on it. So a dead receiver is noted, not aborted on;
@@ -403,7 +431,7 @@ class _AttemptState:
         try:
             for c in range(len(self.my_chunks)):
                 await self.ready[c].wait()
-                await self._send(peer, self._header(AG, c), self.payloads[c])  # type: ignore[arg-type]
+                await self._send(peer, self._header(AG, c), self.payloads[c], data=True)  # type: ignore[arg-type]
             await self.complete.wait()
             body = self.digest + json.dumps(list(joiners)).encode()  # type: ignore[operator]
             await self._send(peer, self._header(CM), body)
@@ -414,7 +442,8 @@ class _AttemptState:
         t = self.timeout
         for c, (a, b) in enumerate(self.my_chunks):
             # a retry starts when each peer has learnt of the abort: allow for stragglers
-            body, w = await self._recv(peer, RS, c, timeout=3 * t if c == 0 and self.attempt else t)
+            body, w = await self._recv(peer, RS, c, timeout=3 * t if c == 0 and self.attempt else t,
+                                       payload_len=compression.encoded_size(self.codec, b - a))
             if not (math.isfinite(w) and w >= 0) or self.weights.setdefault(peer, w) != w:
                 raise _Aborted({peer}, f"peer {peer} sent an invalid or changing weight {w!r}")
             try:
@@ -424,7 +453,8 @@ class _AttemptState:
             self._offer(c, y, x, w)
             await trio.lowlevel.checkpoint()
         for c, (a, b) in enumerate(self.all_chunks[y]):
-            body, _ = await self._recv(peer, AG, c, timeout=2 * t)
+            body, _ = await self._recv(peer, AG, c, timeout=2 * t,
+                                       payload_len=compression.encoded_size(self.codec, b - a))
             try:
                 x = compression.decode(self.codec, body, b - a)
             except ValueError as exc:

@@ -20,6 +20,7 @@ worker continues with the right data even if the group size changed.
 """
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import logging
 import math
@@ -39,7 +40,7 @@ from trainer.allreduce import Averager, RoundResult
 from trainer.data import BatchPlan, Dataset
 from trainer.errors import CheckpointError, PeerFailure, SpecError, TrainerError
 from trainer.transport import CountingTransport, Transport
-from trainer.zoo import ModelSpec, accuracy, build_model, loss_fn, trainable_names
+from trainer.zoo import ModelSpec, accuracy, build_model, load_pretrained, loss_fn, trainable_names
 
 log = logging.getLogger("mindnode.trainer")
 MODES = ("sync", "async", "local")
@@ -69,6 +70,19 @@ class TrainConfig:
     keep_checkpoints: int = 2
     max_state_bytes: int = 1 << 31  # a joiner refuses a bigger snapshot
 
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> TrainConfig:
+        """Strict: unknown keys are an error (a typo must not silently train with defaults)."""
+        if not isinstance(d, dict):
+            raise SpecError("train config must be an object")
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = set(d) - known
+        if unknown:
+            raise SpecError(f"unknown train config key(s) {sorted(unknown)}; allowed: {sorted(known)}")
+        cfg = cls(**d)
+        cfg.validate()
+        return cfg
+
     def validate(self) -> None:
         if self.mode not in MODES:
             raise SpecError(f"mode must be one of {MODES}, got {self.mode!r}")
@@ -88,6 +102,14 @@ class TrainConfig:
                 raise SpecError(f"{name} must be in [0, 1), got {v!r}")
         if self.compression not in ("none", "fp16", "int8"):
             raise SpecError(f"compression must be none, fp16 or int8, got {self.compression!r}")
+        for name in ("seed", "chunk_elems", "checkpoint_every", "keep_checkpoints", "max_state_bytes"):
+            v = getattr(self, name)
+            if not isinstance(v, int) or isinstance(v, bool) or v < 0:
+                raise SpecError(f"{name} must be a non-negative integer, got {v!r}")
+        if not 1 <= self.chunk_elems <= 1 << 24:
+            raise SpecError("chunk_elems must be in 1..16M")
+        if self.quorum is not None and (not isinstance(self.quorum, int) or self.quorum < 1):
+            raise SpecError(f"quorum must be a positive integer or null, got {self.quorum!r}")
 
 
 @dataclass
@@ -161,6 +183,7 @@ class Worker:
         job_id: str = "job",
         checkpoint_dir: Path | None = None,
         progress: Callable[[Progress], None] | None = None,
+        init_weights: dict[str, torch.Tensor] | None = None,
     ):
         config.validate()
         self.transport = CountingTransport(transport)
@@ -173,6 +196,8 @@ class Worker:
         self.checkpoint_dir = Path(checkpoint_dir) if checkpoint_dir else None
         self.progress = progress
         self.model = build_model(model_spec, seed=config.seed)
+        if init_weights is not None:
+            load_pretrained(self.model, init_weights)
         names = trainable_names(self.model)
         named = dict(self.model.named_parameters())
         self.params = [named[n] for n in names]

@@ -264,3 +264,26 @@ def accuracy(spec: ModelSpec, model: nn.Module, x: torch.Tensor, y: torch.Tensor
     with torch.no_grad():
         pred = model(x).argmax(dim=-1)
     return float((pred == y.long()).float().mean())
+
+
+def load_pretrained(model: nn.Module, tensors: dict[str, torch.Tensor]) -> None:
+    """Load pretrained weights, e.g. a trained ``transformer``'s into a ``lora`` model's frozen base.
+
+    Names of a plain model map onto LoRA-wrapped layers (``blocks.0.qkv.weight`` ->
+    ``blocks.0.qkv.base.weight``). Unknown names or wrong shapes are a ``SpecError``; weights not
+    given keep their initial values (adapters, typically).
+    """
+    own = model.state_dict()
+    mapped: dict[str, torch.Tensor] = {}
+    for name, t in tensors.items():
+        target = name if name in own else None
+        if target is None:
+            head, _, leaf = name.rpartition(".")
+            alt = f"{head}.base.{leaf}"
+            target = alt if alt in own else None
+        if target is None:
+            raise SpecError(f"pretrained weight {name!r} matches no parameter of the model")
+        if tuple(own[target].shape) != tuple(t.shape):
+            raise SpecError(f"pretrained weight {name!r} has shape {tuple(t.shape)}, model wants {tuple(own[target].shape)}")
+        mapped[target] = t
+    model.load_state_dict(mapped, strict=False)

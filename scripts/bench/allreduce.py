@@ -96,16 +96,17 @@ def gloo_phase(rank: int, port: int, sizes: list[int], reps: int) -> dict:
     out = {}
     for n in sizes:
         base = torch.from_numpy(vector(rank, n))
-        times = []
+        times, cpu = [], []
         for rep in range(reps + 1):
             t = base.clone()
             dist.barrier()
-            t0 = time.perf_counter()
+            t0, c0 = time.perf_counter(), time.process_time()
             dist.all_reduce(t)
-            dt = time.perf_counter() - t0
+            dt, dc = time.perf_counter() - t0, time.process_time() - c0
             if rep:
                 times.append(dt)
-        out[str(n)] = times
+                cpu.append(dc)
+        out[str(n)] = {"times": times, "cpu": cpu}
     dist.destroy_process_group()
     return out
 
@@ -131,20 +132,21 @@ async def ours_phase(rank: int, workdir: Path, sizes: list[int], reps: int, code
                 exact = (vecs[0].astype(np.float64) + vecs[1] + vecs[2]) / WORLD
                 mine = vecs[rank]
                 del vecs
-                times, sent, errs, digests = [], [], [], []
+                times, cpu, sent, errs, digests = [], [], [], [], []
                 for rep in range(reps + 1):
                     await barrier(transport, ids, f"{codec}/{n}/{rep}")
                     before = transport.bytes_sent
-                    t0 = time.perf_counter()
+                    t0, c0 = time.perf_counter(), time.process_time()
                     res = await av.average(round_id, ids, mine, 1.0)
-                    dt = time.perf_counter() - t0
+                    dt, dc = time.perf_counter() - t0, time.process_time() - c0
                     round_id += 1
                     if rep:
                         times.append(dt)
+                        cpu.append(dc)
                         sent.append(transport.bytes_sent - before)
                         errs.append(float(np.abs(res.vector - exact).max()))
                         digests.append(res.digest.hex())
-                out[f"{codec}/{n}"] = {"times": times, "sent": sent, "max_err": max(errs), "digests": digests}
+                out[f"{codec}/{n}"] = {"times": times, "cpu": cpu, "sent": sent, "max_err": max(errs), "digests": digests}
         await barrier(transport, ids, "done")
     return out
 
@@ -199,11 +201,14 @@ def main() -> None:
             sys.exit(1)
         results = [json.loads((Path(tmp) / f"result-{r}.json").read_text()) for r in range(WORLD)]
     report: dict = {"world": WORLD, "machine": f"{os.cpu_count()} cores, 127.0.0.1", "reps": args.reps,
-                    "round_time": "median over rounds of the slowest peer's time", "sizes": {}}
+                    "round_time": "median over rounds of the slowest peer's time",
+                    "cpu_s_per_peer": "median CPU seconds (all threads) one peer spends per round",
+                    "load_average_at_start": os.getloadavg()[0], "sizes": {}}
     for n in sizes:
-        gloo_rounds = [max(results[r]["gloo"][str(n)][i] for r in range(WORLD)) for i in range(args.reps)]
+        gloo_rounds = [max(results[r]["gloo"][str(n)]["times"][i] for r in range(WORLD)) for i in range(args.reps)]
         gloo = statistics.median(gloo_rounds)
-        entry = {"gloo_s": round(gloo, 4)}
+        gloo_cpu = statistics.median(c for r in range(WORLD) for c in results[r]["gloo"][str(n)]["cpu"])
+        entry = {"gloo_s": round(gloo, 4), "gloo_cpu_s_per_peer": round(gloo_cpu, 4)}
         ideal = 2 * (WORLD - 1) / WORLD * 4 * n
         for codec in args.codecs.split(","):
             key = f"{codec}/{n}"
@@ -214,6 +219,8 @@ def main() -> None:
                                 for i in range(args.reps))
             entry[f"ours_{codec}_s"] = round(ours, 4)
             entry[f"ours_{codec}_vs_gloo"] = round(ours / gloo, 2)
+            entry[f"ours_{codec}_cpu_s_per_peer"] = round(
+                statistics.median(c for r in range(WORLD) for c in results[r]["ours"][key]["cpu"]), 4)
             entry[f"ours_{codec}_bytes_sent_per_peer"] = int(sent)
             entry[f"ours_{codec}_bytes_vs_ideal_fp32"] = round(sent / ideal, 4)
             entry[f"ours_{codec}_max_abs_err"] = max(results[r]["ours"][key]["max_err"] for r in range(WORLD))

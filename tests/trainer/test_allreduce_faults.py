@@ -11,25 +11,48 @@ import numpy as np
 import pytest
 from arhelpers import check_all_or_nothing, run_round
 
-from trainer.allreduce import AG, CM, HEADER, RS
+from trainer import allreduce
+from trainer.allreduce import AG, CM, FOLLOWS, HEADER, RS, VERSION
 from trainer.errors import RoundFailed, TrainerError, TransportClosed
 from trainer.transport import InMemoryHub
 
 PHASES = {
-    "reduce-scatter first chunk": (RS, 0),
-    "reduce-scatter middle": (RS, 3),
-    "all-gather first chunk": (AG, 0),
-    "all-gather middle": (AG, 3),
-    "commit": (CM, 0),
+    "reduce-scatter first chunk": (RS, 0, False),
+    "reduce-scatter middle": (RS, 3, False),
+    "reduce-scatter between header and payload": (RS, 2, True),
+    "all-gather first chunk": (AG, 0, False),
+    "all-gather middle": (AG, 3, False),
+    "all-gather between header and payload": (AG, 1, True),
+    "commit": (CM, 0, False),
 }
 
 
-def trigger(kind, chunk, to=None):
+def trigger(kind, chunk, to=None, after_header=False):
+    """Fire on the (kind, chunk) message to ``to``; or, with ``after_header``, on the payload
+    message that follows that header (the peer dies between the two halves of a chunk)."""
+    armed = []
+
     def when(peer, channel, data):
+        if armed and peer == armed[0]:
+            return True
+        if len(data) < HEADER.size or data[0] != VERSION:
+            return False
         k, idx = data[1], HEADER.unpack_from(data)[4]
-        return k == kind and idx == chunk and (to is None or peer == to)
+        hit = k == kind and idx == chunk and (to is None or peer == to)
+        if hit and after_header and data[3] & FOLLOWS:
+            armed.append(peer)
+            return False
+        return hit
 
     return when
+
+
+@pytest.fixture(params=["inline", "split"])
+def payload_mode(request, monkeypatch):
+    """Run with chunks inline in one message, and split as header + uncopied payload."""
+    if request.param == "split":
+        monkeypatch.setattr(allreduce, "INLINE_MAX", 0)
+    return request.param
 
 
 def make(n=4, size=8000, seed=0):
@@ -40,12 +63,15 @@ def make(n=4, size=8000, seed=0):
 
 @pytest.mark.parametrize("mode", ["die", "silent"])
 @pytest.mark.parametrize("phase", list(PHASES))
-async def test_peer_lost_in_each_phase(phase, mode, autojump_clock):
+async def test_peer_lost_in_each_phase(phase, mode, payload_mode, autojump_clock):
     ids, vecs, weights = make()
     hub = InMemoryHub()
-    kind, chunk = PHASES[phase]
+    kind, chunk, between = PHASES[phase]
+    if between and payload_mode == "inline":
+        pytest.skip("no header/payload split when chunks ride inline")
     victim = "p2"
-    hub.fault(victim, mode, trigger(kind, chunk, to="p1"))  # mid-broadcast: p0 may have got it, p1 not
+    # mid-broadcast: p0 may have got it, p1 not
+    hub.fault(victim, mode, trigger(kind, chunk, to="p1", after_header=between))
     out = await run_round(hub, ids, vecs, weights, timeout=1.0, chunk_elems=500)
     ok = check_all_or_nothing(out, ids, vecs, weights, atol=1e-5)
     survivors = [p for p in ids if p != victim]
@@ -79,7 +105,7 @@ async def test_quorum_lets_a_pair_continue(autojump_clock):
     assert ok["p0"].group == ("p0",) and np.array_equal(ok["p0"].vector, vecs[0])
 
 
-async def test_many_random_faults_never_return_partial_vectors(autojump_clock):
+async def test_many_random_faults_never_return_partial_vectors(payload_mode, autojump_clock):
     """Like the hivemind measurement: many rounds, a random peer lost at a random message."""
     rnd = random.Random(1234)
     outcomes = {"all_survivors_ok": 0, "some_failed": 0}
