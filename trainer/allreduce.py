@@ -161,8 +161,13 @@ class Averager:
         vector: np.ndarray,
         weight: float,
         joiners: Sequence[str] = (),
+        out: np.ndarray | None = None,
     ) -> RoundResult:
         """Average ``vector`` (float32, same length on every peer) over ``group``.
+
+        ``out`` (optional, float32, contiguous, same size, not overlapping ``vector``) receives
+        the result, so a caller averaging every step reuses one buffer instead of page-faulting
+        a fresh one each round; its contents are undefined if the round fails.
 
         Every peer of the group must call this with the same ``round_id`` and group. ``vector``
         is not modified. ``joiners`` are peers this one admits from the next round; the union
@@ -172,6 +177,10 @@ class Averager:
         vec = np.ascontiguousarray(vector, dtype=np.float32).reshape(-1)
         if not math.isfinite(weight) or weight < 0:
             raise ValueError(f"weight must be a finite non-negative number, got {weight!r}")
+        if out is not None and (out.dtype != np.float32 or out.shape != vec.shape or not out.flags.c_contiguous
+                                or not out.flags.writeable or np.shares_memory(out, vec)):
+            raise ValueError("out must be a writable contiguous float32 array shaped like the vector, "
+                             "not overlapping it")
         members = sorted(set(group))
         if self.self_id not in members:
             raise ValueError(f"this peer ({self.self_id}) is not in the group")
@@ -187,7 +196,8 @@ class Averager:
                     frozenset(suspects_all),
                 )
             try:
-                return await self._attempt(round_id, attempt, tuple(members), vec, float(weight), joiners, quorum)
+                return await self._attempt(round_id, attempt, tuple(members), vec, float(weight), joiners, quorum,
+                                           out)
             except _Aborted as exc:
                 reason = exc.reason
                 if self.self_id in exc.suspects:
@@ -207,7 +217,7 @@ class Averager:
     # -- one attempt -----------------------------------------------------------------------
     async def _attempt(
         self, round_id: int, attempt: int, group: tuple[str, ...], vec: np.ndarray, weight: float,
-        joiners: Sequence[str], quorum: int,
+        joiners: Sequence[str], quorum: int, out: np.ndarray | None,
     ) -> RoundResult:
         n = len(group)
         me = group.index(self.self_id)
@@ -215,11 +225,11 @@ class Averager:
         flat_chunks = [c for part in all_chunks for c in part]
         own_joiners = tuple(sorted(set(joiners)))
         if n == 1:
-            result = vec.copy()
+            result = vec.copy() if out is None else _copy_into(out, vec)
             return RoundResult(result, round_id, group, group, vector_digest(result, flat_chunks),
                                weight, attempt + 1, own_joiners)
         _check_joiners(own_joiners)
-        state = _AttemptState(self, round_id, attempt, group, me, vec, weight, all_chunks)
+        state = _AttemptState(self, round_id, attempt, group, me, vec, weight, all_chunks, out)
         for c, (a, b) in enumerate(all_chunks[me]):
             state._offer(c, me, vec[a:b], weight)
         try:
@@ -274,7 +284,8 @@ class _AttemptState:
     """Buffers and events of one attempt; ``sender``/``receiver`` run one task per other peer."""
 
     def __init__(self, avg: Averager, round_id: int, attempt: int, group: tuple[str, ...], me: int,
-                 vec: np.ndarray, weight: float, all_chunks: list[list[tuple[int, int]]]):
+                 vec: np.ndarray, weight: float, all_chunks: list[list[tuple[int, int]]],
+                 out: np.ndarray | None = None):
         self.avg = avg
         self.t = avg.transport
         self.timeout = avg.timeout
@@ -288,10 +299,9 @@ class _AttemptState:
         self.all_chunks = all_chunks
         self.my_chunks = all_chunks[me]
         self.channel = f"{avg.namespace}/{round_id}/{attempt}/{group_hash(group)}"
-        self.result = np.empty(vec.size, dtype=np.float32)
+        self.result = out if out is not None else np.empty(vec.size, dtype=np.float32)
         # contributions are added in group order, whatever order they arrive in, so that a
         # round's result is bitwise reproducible (float addition is not associative)
-        self.acc: list[np.ndarray | None] = [None] * len(self.my_chunks)
         self.pending: list[dict[int, tuple[np.ndarray, float]]] = [{} for _ in self.my_chunks]
         self.next_add = [0] * len(self.my_chunks)
         self.weights: dict[str, float] = {}
@@ -377,26 +387,35 @@ class _AttemptState:
         self.digest = h.digest()
         self.complete.set()
 
-    def _store(self, part: int, c: int, values: np.ndarray) -> None:
+    def _store(self, part: int, c: int, values: np.ndarray | None) -> None:
         a, b = self.all_chunks[part][c]
-        self.result[a:b] = values
+        if values is not None:
+            self.result[a:b] = values
         self.hashes[part][c] = hashlib.sha256(self.result[a:b]).digest()
         self.missing -= 1
         if self.missing == 0:
             self._set_complete()
 
     def _offer(self, c: int, y: int, x: np.ndarray, w: float) -> None:
-        """Take peer y's contribution to chunk c; add every contribution now next in group order."""
+        """Take peer y's contribution to chunk c; add every contribution now next in group order.
+
+        The sum is built in place in the result vector (no temporary for the common weight 1).
+        """
         pending = self.pending[c]
         pending[y] = (x, w)
+        a, b = self.my_chunks[c]
+        dst = self.result[a:b]
         while self.next_add[c] in pending:
             x, w = pending.pop(self.next_add[c])
-            if self.acc[c] is None:
-                self.acc[c] = x * np.float32(w)
+            if self.next_add[c] == 0:
+                if w == 1.0:
+                    np.copyto(dst, x)
+                else:
+                    np.multiply(x, np.float32(w), out=dst)
             elif w == 1.0:
-                self.acc[c] += x
+                dst += x
             else:
-                self.acc[c] += x * np.float32(w)
+                dst += x * np.float32(w)
             self.next_add[c] += 1
         if self.next_add[c] == len(self.group):
             self._finalize(c)
@@ -406,11 +425,11 @@ class _AttemptState:
         if not total > 0:
             raise _Fatal("the total weight of the group is zero: nothing to average", set())
         self.total_weight = total
-        avg = self.acc[c]
-        assert avg is not None
+        a, b = self.my_chunks[c]
+        avg = self.result[a:b]
         avg /= np.float32(total)
         if self.codec == compression.NONE:
-            values = avg
+            values = None  # already in place
             self.payloads[c] = memoryview(avg).cast("B")
         else:
             payload = compression.encode(self.codec, avg)
@@ -495,6 +514,11 @@ class _AttemptState:
                 for peer in self.group:  # suspects too: one merely cut off from us must not commit
                     if peer != self.t.self_id:
                         nursery.start_soon(one, peer)
+
+
+def _copy_into(out: np.ndarray, vec: np.ndarray) -> np.ndarray:
+    np.copyto(out, vec)
+    return out
 
 
 def _check_joiners(joiners: Sequence[str]) -> None:

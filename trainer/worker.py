@@ -222,6 +222,7 @@ class Worker:
         self._pending_joiners: set[str] = set()
         self.history: list[dict[str, Any]] = []
         self._loss = math.nan
+        self._out: np.ndarray | None = None
 
     # -- public API ------------------------------------------------------------------------
     def admit(self, peer_id: str) -> None:
@@ -323,7 +324,9 @@ class Worker:
 
     async def _average(self, vector: np.ndarray, weight: float) -> RoundResult:
         joiners = sorted(self._pending_joiners)
-        result = await self.averager.average(self.round, self.group, vector, weight, joiners=joiners)
+        if self._out is None or self._out.size != vector.size:
+            self._out = np.empty(vector.size, dtype=np.float32)  # reused every round: no page faults
+        result = await self.averager.average(self.round, self.group, vector, weight, joiners=joiners, out=self._out)
         self.round += 1
         return result
 

@@ -121,6 +121,13 @@ async def ours_phase(rank: int, workdir: Path, sizes: list[int], reps: int, code
     from trainer.transport import CountingTransport
 
     out: dict = {}
+    # inputs and the exact mean are made before the host starts: a long computation inside the
+    # trio loop would stall the libp2p host (identify/gossip time out under load)
+    inputs = {}
+    for n in sizes:
+        vecs = [vector(r, n) for r in range(WORLD)]
+        inputs[n] = (vecs[rank], ((vecs[0].astype(np.float64) + vecs[1] + vecs[2]) / WORLD).astype(np.float32))
+        del vecs
     async with AsyncExitStack() as stack:
         node, ids = await start_cluster_node(stack, rank, workdir, WORLD)
         transport = CountingTransport(transport_for(node))
@@ -128,16 +135,14 @@ async def ours_phase(rank: int, workdir: Path, sizes: list[int], reps: int, code
         for codec in codecs:
             av = Averager(transport, timeout=30.0, compression_name=codec, namespace="bench")
             for n in sizes:
-                vecs = [vector(r, n) for r in range(WORLD)]
-                exact = (vecs[0].astype(np.float64) + vecs[1] + vecs[2]) / WORLD
-                mine = vecs[rank]
-                del vecs
+                mine, exact = inputs[n]
+                out_buf = np.empty_like(mine)  # reused across rounds, as the trainer's Worker does
                 times, cpu, sent, errs, digests = [], [], [], [], []
                 for rep in range(reps + 1):
                     await barrier(transport, ids, f"{codec}/{n}/{rep}")
                     before = transport.bytes_sent
                     t0, c0 = time.perf_counter(), time.process_time()
-                    res = await av.average(round_id, ids, mine, 1.0)
+                    res = await av.average(round_id, ids, mine, 1.0, out=out_buf)
                     dt, dc = time.perf_counter() - t0, time.process_time() - c0
                     round_id += 1
                     if rep:

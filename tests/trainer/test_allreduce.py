@@ -140,3 +140,29 @@ def test_part_bounds_cover_the_vector():
             b = part_bounds(size, n)
             assert b[0][0] == 0 and b[-1][1] == size
             assert all(b[i][1] == b[i + 1][0] for i in range(n - 1))
+
+
+async def test_out_buffer_is_filled_and_validated():
+    import trio
+
+    ids = ["a", "b"]
+    hub = InMemoryHub()
+    vecs = [np.full(1000, 1.0, np.float32), np.full(1000, 3.0, np.float32)]
+    outs = [np.zeros(1000, np.float32), np.zeros(1000, np.float32)]
+    res = {}
+
+    async def one(i):
+        res[i] = await Averager(hub.transport(ids[i]), chunk_elems=128).average(0, ids, vecs[i], 1.0, out=outs[i])
+
+    async with trio.open_nursery() as n:
+        for i in range(2):
+            n.start_soon(one, i)
+    for i in range(2):
+        assert res[i].vector is outs[i] and np.all(outs[i] == 2.0)
+    av = Averager(hub.transport("a"))
+    v = np.ones(10, np.float32)
+    for bad in (np.ones(9, np.float32), np.ones(10, np.float64), v, v[::1]):
+        with pytest.raises(ValueError):
+            await av.average(1, ["a"], v, 1.0, out=bad)
+    solo = np.zeros(10, np.float32)
+    assert (await av.average(1, ["a"], v, 1.0, out=solo)).vector is solo and solo.sum() == 10
