@@ -132,7 +132,7 @@ class Averager:
         transport: Transport,
         *,
         timeout: float = 10.0,
-        chunk_elems: int = 1 << 19,
+        chunk_elems: int = 1 << 20,
         compression_name: str = "none",
         quorum: int | None = None,
         max_attempts: int = 3,

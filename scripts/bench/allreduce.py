@@ -111,7 +111,7 @@ def gloo_phase(rank: int, port: int, sizes: list[int], reps: int) -> dict:
     return out
 
 
-async def ours_phase(rank: int, workdir: Path, sizes: list[int], reps: int, codecs: list[str]) -> dict:
+async def ours_phase(rank: int, workdir: Path, sizes: list[int], reps: int, codecs: list[str], chunk: int) -> dict:
     from contextlib import AsyncExitStack
 
     import numpy as np
@@ -133,7 +133,7 @@ async def ours_phase(rank: int, workdir: Path, sizes: list[int], reps: int, code
         transport = CountingTransport(transport_for(node))
         round_id = 0
         for codec in codecs:
-            av = Averager(transport, timeout=30.0, compression_name=codec, namespace="bench")
+            av = Averager(transport, timeout=30.0, compression_name=codec, namespace="bench", chunk_elems=chunk)
             for n in sizes:
                 mine, exact = inputs[n]
                 out_buf = np.empty_like(mine)  # reused across rounds, as the trainer's Worker does
@@ -167,10 +167,11 @@ def worker_main(args) -> None:
         import pstats
 
         prof = cProfile.Profile()
-        result["ours"] = prof.runcall(trio.run, ours_phase, args.worker, workdir, sizes, args.reps, args.codecs.split(","))
+        result["ours"] = prof.runcall(trio.run, ours_phase, args.worker, workdir, sizes, args.reps, args.codecs.split(","),
+                                      args.chunk)
         pstats.Stats(prof, stream=sys.stderr).sort_stats("tottime").print_stats(25)
     else:
-        result["ours"] = trio.run(ours_phase, args.worker, workdir, sizes, args.reps, args.codecs.split(","))
+        result["ours"] = trio.run(ours_phase, args.worker, workdir, sizes, args.reps, args.codecs.split(","), args.chunk)
     (workdir / f"result-{args.worker}.json").write_text(json.dumps(result))
 
 
@@ -180,6 +181,7 @@ def main() -> None:
     ap.add_argument("--sizes", default="1000000,10000000,25000000", help="comma-separated float32 counts")
     ap.add_argument("--reps", type=int, default=5, help="timed rounds per size (after one warm-up)")
     ap.add_argument("--codecs", default="none,fp16", help="our compression options to run")
+    ap.add_argument("--chunk", type=int, default=1 << 20, help="values per all-reduce chunk")
     ap.add_argument("--worker", type=int, help=argparse.SUPPRESS)
     ap.add_argument("--dir", help=argparse.SUPPRESS)
     ap.add_argument("--port", type=int, help=argparse.SUPPRESS)
@@ -192,7 +194,8 @@ def main() -> None:
         port = free_port()
         env = dict(os.environ, PYTHONPATH=str(ROOT), OMP_NUM_THREADS="1")
         procs = [subprocess.Popen([sys.executable, __file__, "--worker", str(r), "--dir", tmp, "--port", str(port),
-                                   "--sizes", args.sizes, "--reps", str(args.reps), "--codecs", args.codecs],
+                                   "--sizes", args.sizes, "--reps", str(args.reps), "--codecs", args.codecs,
+                                   "--chunk", str(args.chunk)],
                                   env=env, stderr=subprocess.PIPE, text=True) for r in range(WORLD)]
         errors = []
         for p in procs:
@@ -205,7 +208,7 @@ def main() -> None:
             print(json.dumps({"error": errors}, indent=1))
             sys.exit(1)
         results = [json.loads((Path(tmp) / f"result-{r}.json").read_text()) for r in range(WORLD)]
-    report: dict = {"world": WORLD, "machine": f"{os.cpu_count()} cores, 127.0.0.1", "reps": args.reps,
+    report: dict = {"world": WORLD, "chunk_elems": args.chunk, "machine": f"{os.cpu_count()} cores, 127.0.0.1", "reps": args.reps,
                     "round_time": "median over rounds of the slowest peer's time",
                     "cpu_s_per_peer": "median CPU seconds (all threads) one peer spends per round",
                     "load_average_at_start": os.getloadavg()[0], "sizes": {}}
