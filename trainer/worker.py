@@ -45,6 +45,7 @@ from trainer.zoo import ModelSpec, accuracy, build_model, load_pretrained, loss_
 log = logging.getLogger("mindnode.trainer")
 MODES = ("sync", "async", "local")
 STATE_CHUNK = 1 << 22
+MAX_HISTORY = 10_000  # per-step records kept in TrainResult.history (the newest)
 
 
 @dataclass
@@ -369,6 +370,8 @@ class Worker:
             p = Progress(self.step, cfg.steps, loss, samples / elapsed if elapsed > 0 else 0.0,
                          self.transport.bytes_sent, self.transport.bytes_recv, self.round, len(self.group))
             self.history.append({"step": p.step, "loss": p.loss, "round": p.round})
+            if len(self.history) > MAX_HISTORY:
+                del self.history[: len(self.history) - MAX_HISTORY]
             if self.progress is not None:
                 self.progress(p)
             self._maybe_checkpoint()
