@@ -7,7 +7,7 @@ import trio
 from conftest import connect_all, running, wait_until
 from libp2p.custom_types import TProtocol
 
-from p2p import MessageTooLarge, PeerTimeout, RemoteError
+from p2p import MessageTooLarge, P2PError, PeerBanned, PeerTimeout, RemoteError
 from p2p.identity import parse_peer_id
 from p2p.scoring import PENALTY_OVERSIZE, PENALTY_TIMEOUT
 
@@ -124,9 +124,9 @@ async def test_bad_inputs_end_in_errors_and_server_keeps_serving():
             pass
         await trio.sleep(0.5)
         assert attacker.peer_id not in server.peers()
-        with pytest.raises(Exception):
+        with pytest.raises(P2PError):
             await attacker.request(server.peer_id, ECHO, b"hi", timeout=2)
-        with pytest.raises(Exception):
+        with pytest.raises(PeerBanned):
             await server.connect(attacker.addrs[0])
 
 
@@ -136,5 +136,5 @@ async def test_request_to_unknown_protocol_or_peer():
         await connect_all([client, server])
         with pytest.raises(Exception) as info:
             await client.request(server.peer_id, "/mindnode/none/1.0.0", b"x", timeout=5)
-        from p2p import P2PError
+
         assert isinstance(info.value, P2PError)
