@@ -49,3 +49,32 @@ def no_unclosed_sockets():
         gc.collect()
     leaks = [str(w.message) for w in caught if issubclass(w.category, ResourceWarning) and "socket" in str(w.message)]
     assert not leaks, f"unclosed sockets: {leaks}"
+
+
+class BackgroundNode:
+    """A node running in its own task, so a test can stop it while others keep running."""
+
+    def __init__(self, node: Node) -> None:
+        self.node = node
+        self._stop = trio.Event()
+        self._done = trio.Event()
+
+    async def _run(self, task_status=trio.TASK_STATUS_IGNORED) -> None:
+        try:
+            async with self.node.started():
+                task_status.started()
+                await self._stop.wait()
+        finally:
+            self._done.set()
+
+    async def stop(self) -> None:
+        self._stop.set()
+        await self._done.wait()
+
+
+async def start_background(nursery: trio.Nursery, **config) -> BackgroundNode:
+    config.setdefault("enable_dht", False)
+    config.setdefault("seed", os.urandom(32))
+    bg = BackgroundNode(Node(NodeConfig(**config)))
+    await nursery.start(bg._run)
+    return bg
