@@ -57,7 +57,7 @@ from p2p.errors import (
     ProtocolViolation,
     TruncatedFrame,
 )
-from p2p.framing import StreamReader, close_stream, write_all
+from p2p.framing import StreamReader, close_stream, open_stream_with_retry, write_all
 from p2p.identity import parse_peer_id
 
 log = logging.getLogger("mindnode.p2p")
@@ -384,12 +384,7 @@ class BulkService:
         pipe = self._out.get(peer_id)
         if pipe is not None and not pipe.broken:
             return pipe
-        try:
-            stream = await self.host.new_stream(parse_peer_id(peer_id), [BULK_PROTOCOL])
-        except P2PError:
-            raise
-        except Exception as exc:
-            raise PeerGone(f"cannot open a bulk stream to {peer_id}: {exc}") from exc
+        stream = await open_stream_with_retry(self.host, peer_id, BULK_PROTOCOL, what="a bulk stream")
         try:
             if self.mode == "stream":
                 await write_all(stream, b"S")
