@@ -7,7 +7,8 @@ Measured in one run, on 127.0.0.1:
 * ``bulk_direct``: the direct AES-256-GCM path of ``BulkService``, one and two processes;
   each with its ratio to ``raw_tcp``;
 * ``gossip_paced``: latency p50/p95 of 200 messages published 20 ms apart on a 3-node network;
-* ``gossip_burst``: delivery of 1,000 back-to-back publishes on a 3-node network.
+* ``gossip_burst``: delivery of 1,000 back-to-back publishes on a 3-node network;
+* ``connect``: median ``Node.connect`` time (py-libp2p's default has a fixed 250 ms delay).
 
 Usage: ``python scripts/bench/p2p.py [--quick]`` (quick: fewer repetitions, no 2-process runs).
 Figures on a shared 2-core machine are noisy: compare ratios from the same run.
@@ -203,6 +204,20 @@ async def gossip(paced_n: int = 200, burst_n: int = 1000) -> dict:
     }
 
 
+async def connect_latency(n: int = 5) -> dict:
+    """host.connect: py-libp2p waits a fixed 250 ms happy-eyeballs delay unless one connection
+    per peer is configured (see p2p/libp2p_host.py); this shows which regime we are in."""
+    times = []
+    async with Node(NodeConfig(seed=os.urandom(32), enable_dht=False)).started() as a:
+        for _ in range(n):
+            async with Node(NodeConfig(seed=os.urandom(32), enable_dht=False)).started() as b:
+                t0 = time.perf_counter()
+                await a.connect(b.addrs[0])
+                times.append((time.perf_counter() - t0) * 1000)
+    return {"connect_ms_median": round(statistics.median(times), 1), "samples": n,
+            "py_libp2p_default_ms": 251}
+
+
 def best(values: list[float]) -> float:
     return round(max(values), 1)
 
@@ -226,6 +241,7 @@ async def main_async(args: argparse.Namespace) -> dict:
                 row[key + "_2proc_ratio_to_raw"] = round(v2 / raw, 3)
         streams[f"{mb}MB"] = row
     out["throughput"] = streams
+    out["connect"] = await connect_latency()
     out.update(await gossip())
     t100 = streams["100MB"]
     out["targets"] = {
