@@ -57,7 +57,7 @@ from p2p.errors import (
     ProtocolViolation,
     TruncatedFrame,
 )
-from p2p.framing import StreamReader, close_stream, write_all
+from p2p.framing import StreamReader, close_stream, open_stream_with_retry, write_all
 from p2p.identity import parse_peer_id
 
 log = logging.getLogger("mindnode.p2p")
@@ -384,12 +384,7 @@ class BulkService:
         pipe = self._out.get(peer_id)
         if pipe is not None and not pipe.broken:
             return pipe
-        try:
-            stream = await self.host.new_stream(parse_peer_id(peer_id), [BULK_PROTOCOL])
-        except P2PError:
-            raise
-        except Exception as exc:
-            raise PeerGone(f"cannot open a bulk stream to {peer_id}: {exc}") from exc
+        stream = await open_stream_with_retry(self.host, peer_id, BULK_PROTOCOL, what="a bulk stream")
         try:
             if self.mode == "stream":
                 await write_all(stream, b"S")
@@ -464,6 +459,7 @@ class BulkService:
     async def _handle_stream(self, stream: INetStream) -> None:
         peer_id = str(stream.muxed_conn.peer_id)
         reader = StreamReader(stream)
+        reset = False
         try:
             with trio.fail_after(SETUP_TIMEOUT):
                 mode = await reader.read_exactly(1, what="bulk mode")
@@ -484,15 +480,17 @@ class BulkService:
             with scope:
                 await self._read_stream_messages(peer_id, peer, reader)
         except trio.TooSlowError:
+            reset = True
             self._violation(peer_id, "bulk stream setup timed out")
         except TruncatedFrame as exc:  # the sender gave up or died mid-message: not malice
             log.debug("bulk stream from %s truncated: %s", peer_id, exc)
         except (ProtocolViolation, MessageTooLarge) as exc:
+            reset = True  # the sender's further writes fail instead of filling buffers
             self._violation(peer_id, str(exc))
         except PeerGone:
             pass
         finally:
-            await close_stream(stream)
+            await close_stream(stream, reset=reset)
 
     async def _read_stream_messages(self, peer_id: str, peer: _PeerIn, reader: StreamReader) -> None:
         while True:
