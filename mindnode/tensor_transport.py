@@ -15,17 +15,11 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-import trio
-
 from p2p import errors as p2p_errors
 from trainer.errors import PeerFailure, PeerTimeout, TrainerError, TransportClosed
 
 if TYPE_CHECKING:
     from p2p.bulk import BulkService
-
-
-OPEN_RETRIES = 3
-OPEN_BACKOFF = 0.1
 
 
 class BulkTransport:
@@ -36,19 +30,10 @@ class BulkTransport:
         self.self_id = self_id
 
     async def send(self, peer_id: str, channel: str, data: bytes | bytearray | memoryview, timeout: float) -> None:
-        deadline = trio.current_time() + timeout
-        for attempt in range(OPEN_RETRIES + 1):
-            try:
-                await self.bulk.send(peer_id, channel, data, max(0.0, deadline - trio.current_time()))
-                return
-            except p2p_errors.P2PError as exc:
-                # Opening the bulk stream right after a connect sometimes fails in py-libp2p 0.8.1
-                # under load (multiselect read fails); nothing was sent yet, so a retry is safe.
-                if (attempt < OPEN_RETRIES and "cannot open a bulk stream" in str(exc)
-                        and trio.current_time() + OPEN_BACKOFF < deadline):
-                    await trio.sleep(OPEN_BACKOFF * (attempt + 1))
-                    continue
-                raise _map(peer_id, exc) from exc
+        try:
+            await self.bulk.send(peer_id, channel, data, timeout)
+        except p2p_errors.P2PError as exc:
+            raise _map(peer_id, exc) from exc
 
     async def recv(self, peer_id: str, channel: str, timeout: float) -> bytes | bytearray:
         try:
