@@ -21,12 +21,23 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
-for p in (str(ROOT), str(Path(__file__).resolve().parent)):
-    if p not in sys.path:
-        sys.path.insert(0, p)
+HERE = Path(__file__).resolve().parent
+# this directory holds other benches (e.g. p2p.py) that would shadow the packages: drop it
+sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != HERE]
+sys.path.insert(0, str(ROOT))
 
 WORLD = 3
 SPEC = {"name": "mlp", "config": {"in_dim": 64, "hidden": [128], "out_dim": 10}}
+
+
+def _cluster_helpers():
+    """``start_cluster_node`` and ``barrier`` from allreduce.py beside this file."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("bench_allreduce", HERE / "allreduce.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod.barrier, mod.start_cluster_node
 
 
 def config(args, mode: str):
@@ -50,7 +61,7 @@ def dataset_and_spec():
 async def worker_run(rank: int, workdir: Path, args) -> dict:
     from contextlib import AsyncExitStack
 
-    from allreduce import barrier, start_cluster_node
+    barrier, start_cluster_node = _cluster_helpers()
 
     from mindnode.tensor_transport import transport_for
     from trainer.worker import Worker
