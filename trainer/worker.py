@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import json
 import logging
 import math
 import struct
@@ -239,6 +240,8 @@ class Worker:
             if ck is not None:
                 self._restore(ck)
                 log.info("%s resumed from step %d", self.self_id, self.step)
+        if self.cfg.mode != "local" and len(self.group) > 1:
+            await self._handshake()
         return await self._train()
 
     async def join(self, donor: str, timeout: float = 120.0) -> TrainResult:
@@ -402,6 +405,35 @@ class Worker:
         if self.step - self.last_checkpoint_step >= every or self.step == self.cfg.steps:
             ckpt_mod.save(self.checkpoint_dir, self.snapshot(), keep=self.cfg.keep_checkpoints)
             self.last_checkpoint_step = self.step
+
+    async def _handshake(self) -> None:
+        """Check that every member starts at the same step, round and data position.
+
+        Without it, workers resumed from different checkpoints would name different rounds and
+        only time out; a worker restarted alone while the others train on would wait forever.
+        Both now end with a ``TrainerError`` that says what to do.
+        """
+        mine = {"step": self.step, "round": self.round, "position": self.position, "group": list(self.group)}
+        body = json.dumps(mine, sort_keys=True).encode()
+        ch = f"{self.job_id}/start"
+        t = self.cfg.round_timeout
+        others = [p for p in self.group if p != self.self_id]
+        try:
+            async with trio.open_nursery() as nursery:
+                for p in others:
+                    nursery.start_soon(self.transport.send, p, ch, body, t)
+            theirs = {p: await self.transport.recv(p, ch, 3 * t) for p in others}
+        except PeerFailure as exc:
+            raise TrainerError(f"start handshake failed ({exc}); a worker that restarts while the others "
+                               "train on must rejoin through a member (admit + join)") from None
+        for p, raw in theirs.items():
+            try:
+                state = json.loads(bytes(raw[:4096]).decode()) if len(raw) <= 4096 else None
+            except (ValueError, UnicodeDecodeError):
+                state = None
+            if state != mine:
+                raise TrainerError(f"peer {p} starts at {state}, this worker at {mine}: restart every worker "
+                                   "from the same checkpoint step, or rejoin through a member")
 
     # -- state transfer for joiners --------------------------------------------------------
     def _state_channel(self) -> str:

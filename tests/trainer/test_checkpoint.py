@@ -1,4 +1,5 @@
 """Checkpoints: safetensors + JSON header, atomic writes, resume after a crash gives the same run."""
+import dataclasses
 import os
 import signal
 import subprocess
@@ -11,7 +12,7 @@ import torch
 from wkhelpers import run_workers
 
 from trainer import checkpoint as ck
-from trainer.errors import CheckpointError
+from trainer.errors import CheckpointError, TrainerError
 from trainer.worker import TrainConfig, flat_params
 
 
@@ -125,3 +126,25 @@ async def test_resume_refuses_a_checkpoint_of_another_model(digits, mlp_spec, tm
         res, _ = await run_workers(["a"], other, digits, cfg, checkpoint_dirs={"a": tmp_path})
         raise res["a"]
 
+
+
+async def test_workers_resumed_at_different_steps_fail_clearly(digits, mlp_spec, tmp_path, autojump_clock):
+    ids = ["w0", "w1"]
+    cfg = TrainConfig(mode="sync", steps=12, batch_size=8, checkpoint_every=4, keep_checkpoints=5)
+    dirs = {p: tmp_path / p for p in ids}
+    await run_workers(ids, mlp_spec, digits, cfg, checkpoint_dirs=dirs)
+    (dirs["w1"] / "ckpt-000000000012.safetensors").unlink()  # w1 lost its newest checkpoint
+    results, _ = await run_workers(ids, mlp_spec, digits, dataclasses.replace(cfg, steps=16), checkpoint_dirs=dirs)
+    for p in ids:
+        assert isinstance(results[p], TrainerError) and "same checkpoint step" in str(results[p])
+
+
+async def test_a_worker_restarted_alone_is_told_to_rejoin(digits, mlp_spec, autojump_clock):
+    from trainer.transport import InMemoryHub
+    from trainer.worker import Worker
+
+    hub = InMemoryHub()
+    hub.transport("w0")  # w0 exists but is busy training, not starting
+    lonely = Worker(hub.transport("w1"), ["w0", "w1"], mlp_spec, digits, TrainConfig(mode="sync", round_timeout=1.0))
+    with pytest.raises(TrainerError, match="rejoin"):
+        await lonely.run()

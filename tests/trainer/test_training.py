@@ -6,7 +6,7 @@ import pytest
 import trio
 from wkhelpers import run_workers
 
-from trainer.allreduce import RS
+from trainer.allreduce import AG, RS
 from trainer.errors import TransportClosed
 from trainer.transport import InMemoryHub
 from trainer.worker import TrainConfig, Worker, flat_params
@@ -59,11 +59,13 @@ async def test_sync_with_compression_trains(digits, mlp_spec, codec):
     assert all(r.eval_accuracy >= 0.9 for r in results.values())
 
 
-async def test_worker_killed_mid_training_others_finish(digits, mlp_spec, autojump_clock):
+@pytest.mark.parametrize("mode,kind", [("sync", RS), ("sync", AG), ("async", AG)])
+async def test_worker_killed_mid_training_others_finish(digits, mlp_spec, mode, kind, autojump_clock):
     ids = ["w0", "w1", "w2", "w3"]
     hub = InMemoryHub()
-    hub.fault("w2", "die", lambda to, ch, data: "/avg/7/" in ch and data[1] == RS)
-    cfg = TrainConfig(mode="sync", steps=15, batch_size=8, lr=3e-3, round_timeout=2.0)
+    round_id = 7 if mode == "sync" else 1
+    hub.fault("w2", "die", lambda to, ch, data: f"/avg/{round_id}/" in ch and data[1] == kind)
+    cfg = TrainConfig(mode=mode, steps=15, batch_size=8, lr=3e-3, round_timeout=2.0, inner_steps=5)
     results, workers = await run_workers(ids, mlp_spec, digits, cfg, hub=hub)
     assert isinstance(results["w2"], TransportClosed)
     alive = [results[p] for p in ids if p != "w2"]
