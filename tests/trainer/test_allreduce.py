@@ -166,3 +166,29 @@ async def test_out_buffer_is_filled_and_validated():
             await av.average(1, ["a"], v, 1.0, out=bad)
     solo = np.zeros(10, np.float32)
     assert (await av.average(1, ["a"], v, 1.0, out=solo)).vector is solo and solo.sum() == 10
+
+
+from hypothesis import HealthCheck, given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(n=st.integers(2, 5), size=st.integers(1, 3000), chunk=st.integers(1, 700),
+       weights=st.lists(st.integers(0, 9), min_size=5, max_size=5), codec=st.sampled_from(["none", "fp16", "int8"]),
+       seed=st.integers(0, 2**32 - 1))
+def test_property_every_peer_gets_the_same_weighted_mean(n, size, chunk, weights, codec, seed):
+    import trio
+
+    weights = [float(w) for w in weights[:n]]
+    if sum(weights) == 0:
+        weights[0] = 1.0
+    rng = np.random.default_rng(seed)
+    ids = [f"p{i}" for i in range(n)]
+    vecs = [rng.standard_normal(size).astype(np.float32) for _ in ids]
+    import functools
+
+    out = trio.run(functools.partial(run_round, InMemoryHub(), ids, vecs, weights, 0, chunk_elems=chunk,
+                                     compression_name=codec))
+    tol = {"none": 1e-5, "fp16": 1e-2, "int8": 0.15}[codec]
+    ok = check_all_or_nothing(out, ids, vecs, weights, atol=tol)
+    assert len(ok) == n

@@ -101,3 +101,28 @@ async def test_joining_peer_downloads_state_and_takes_part(digits, mlp_spec, mod
     assert results["w2"].rounds == results["w0"].rounds
     assert results["w2"].bytes_recv > 0
     assert 0 < len(joiner.history) < 40  # it trained only after joining
+
+
+@pytest.mark.parametrize("bad", ["short_header", "too_big", "wrong_hash", "silent"])
+async def test_joiner_rejects_a_bad_state_transfer(digits, mlp_spec, bad, autojump_clock):
+    import hashlib
+    import struct
+
+    from trainer.errors import TrainerError
+
+    hub = InMemoryHub()
+    donor = hub.transport("d")
+    cfg = TrainConfig(mode="sync", steps=5, batch_size=8, round_timeout=1.0, max_state_bytes=10_000)
+    joiner = Worker(hub.transport("j"), ["j"], mlp_spec, digits, cfg)
+    payload = b"x" * 100
+    head = {
+        "short_header": b"\x00" * 10,
+        "too_big": struct.pack("<Q", 10**9) + hashlib.sha256(payload).digest(),
+        "wrong_hash": struct.pack("<Q", len(payload)) + hashlib.sha256(b"other").digest(),
+        "silent": None,
+    }[bad]
+    if head is not None:
+        await donor.send("j", "job/state", head, 1)
+        await donor.send("j", "job/state", payload, 1)
+    with pytest.raises(TrainerError):
+        await joiner.join("d", timeout=2.0)
