@@ -127,3 +127,34 @@ async def test_sync_training_over_real_hosts(digits, mlp_spec):
                 n.start_soon(one, node)
         assert len({r.params_digest for r in results.values()}) == 1
         assert all(r.bytes_sent > 0 and r.steps == 15 for r in results.values())
+
+
+async def test_a_peer_joins_over_real_hosts(digits):
+    from trainer.zoo import ModelSpec
+
+    spec = ModelSpec("mlp", {"in_dim": 64, "hidden": [512, 512], "out_dim": 10})  # ~1 MB of state
+    async with AsyncExitStack() as stack:
+        nodes = await _mesh(stack, 3)
+        ids = [n.peer_id for n in nodes]
+        cfg = TrainConfig(mode="async", steps=30, batch_size=8, inner_steps=5, round_timeout=10.0)
+        first = {p: Worker(transport_for(n), ids[:2], spec, digits, cfg) for p, n in zip(ids[:2], nodes[:2])}
+        joiner = Worker(transport_for(nodes[2]), [ids[2]], spec, digits, cfg)
+        donor = first[ids[0]]
+
+        def admit(p):
+            if p.step == 10 and ids[2] not in donor._pending_joiners and p.peers == 2:
+                donor.admit(ids[2])
+
+        donor.progress = admit
+        results = {}
+
+        async def one(p, w, join=False):
+            results[p] = await (w.join(ids[0]) if join else w.run())
+
+        async with trio.open_nursery() as n:
+            for p, w in first.items():
+                n.start_soon(one, p, w)
+            n.start_soon(one, ids[2], joiner, True)
+        assert {r.group for r in results.values()} == {tuple(sorted(ids))}
+        assert len({r.params_digest for r in results.values()}) == 1
+        assert results[ids[2]].bytes_recv > 1_000_000  # the state download
