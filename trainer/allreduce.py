@@ -51,7 +51,7 @@ import numpy as np
 import trio
 
 from trainer import compression
-from trainer.errors import PeerFailure, RoundFailed, TrainerError, TransportClosed
+from trainer.errors import PeerFailure, RoundFailed, TrainerError, TransportClosed, leaf_exceptions
 from trainer.transport import Transport
 
 log = logging.getLogger("mindnode.trainer")
@@ -239,7 +239,7 @@ class Averager:
                         nursery.start_soon(state.sender, peer, y, own_joiners)
                         nursery.start_soon(state.receiver, peer, y)
         except BaseException as exc:  # noqa: B036 - flatten trio's exception groups
-            errors = _flatten(exc)
+            errors = leaf_exceptions(exc)
             if any(isinstance(e, (trio.Cancelled, KeyboardInterrupt)) for e in errors):
                 raise
             closed = [e for e in errors if isinstance(e, TransportClosed)]
@@ -537,12 +537,3 @@ def _parse_abort(body: bytes, group: Sequence[str], sender: str) -> set[str]:
     if not isinstance(suspects, list) or not all(isinstance(s, str) and s in group for s in suspects):
         return {sender}  # a malformed abort: the sender is the one at fault
     return set(suspects)
-
-
-def _flatten(exc: BaseException) -> list[BaseException]:
-    if isinstance(exc, BaseExceptionGroup):
-        out: list[BaseException] = []
-        for e in exc.exceptions:
-            out.extend(_flatten(e))
-        return out
-    return [exc]

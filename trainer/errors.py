@@ -52,3 +52,13 @@ class RoundFailed(TrainerError):
         super().__init__(f"averaging round {round_id} failed: {message}")
         self.round_id = round_id
         self.suspects = suspects
+
+
+def leaf_exceptions(exc: BaseException) -> list[BaseException]:
+    """The exceptions inside (nested) exception groups, as trio's nurseries raise them."""
+    if isinstance(exc, BaseExceptionGroup):
+        out: list[BaseException] = []
+        for e in exc.exceptions:
+            out.extend(leaf_exceptions(e))
+        return out
+    return [exc]

@@ -39,7 +39,7 @@ import trio
 from trainer import checkpoint as ckpt_mod
 from trainer.allreduce import Averager, RoundResult
 from trainer.data import BatchPlan, Dataset
-from trainer.errors import CheckpointError, PeerFailure, SpecError, TrainerError
+from trainer.errors import CheckpointError, PeerFailure, SpecError, TrainerError, leaf_exceptions
 from trainer.transport import CountingTransport, Transport
 from trainer.zoo import ModelSpec, accuracy, build_model, load_pretrained, loss_fn, trainable_names
 
@@ -225,6 +225,7 @@ class Worker:
         self.history: list[dict[str, Any]] = []
         self._loss = math.nan
         self._out: np.ndarray | None = None
+        self._background: trio.Nursery | None = None
 
     # -- public API ------------------------------------------------------------------------
     def admit(self, peer_id: str) -> None:
@@ -339,14 +340,36 @@ class Worker:
         new_group = tuple(sorted(set(result.group) | set(result.joiners)))
         mine = [j for j in result.joiners if j in self._pending_joiners]
         self.group = new_group
-        for j in mine:
-            self._pending_joiners.discard(j)
-            try:
-                await self._send_state(j)
-            except PeerFailure as exc:
-                log.warning("could not send state to joiner %s: %s", j, exc)
+        if mine:
+            # snapshot now (the state as of this round), send in the background: a big model's
+            # state can take longer than a round timeout, and the others must not wait on us
+            data = ckpt_mod.dumps(self.snapshot())
+            for j in mine:
+                self._pending_joiners.discard(j)
+                assert self._background is not None
+                self._background.start_soon(self._send_state_logged, j, data)
+
+    async def _send_state_logged(self, peer: str, data: bytes) -> None:
+        try:
+            await self._send_state(peer, data)
+        except TrainerError as exc:
+            log.warning("could not send state to joiner %s: %s", peer, exc)
 
     async def _train(self) -> TrainResult:
+        try:
+            async with trio.open_nursery() as background:
+                self._background = background
+                try:
+                    return await self._train_loop()
+                finally:
+                    self._background = None
+        except BaseExceptionGroup as group:  # noqa: B036 - unwrap the nursery's group for callers
+            leaves = leaf_exceptions(group)
+            if len(leaves) == 1 and isinstance(leaves[0], Exception):
+                raise leaves[0] from None
+            raise
+
+    async def _train_loop(self) -> TrainResult:
         cfg = self.cfg
         t0 = time.perf_counter()
         samples = 0
@@ -439,8 +462,7 @@ class Worker:
     def _state_channel(self) -> str:
         return f"{self.job_id}/state"
 
-    async def _send_state(self, peer: str) -> None:
-        data = ckpt_mod.dumps(self.snapshot())
+    async def _send_state(self, peer: str, data: bytes) -> None:
         t = self.cfg.round_timeout
         head = struct.pack("<Q", len(data)) + hashlib.sha256(data).digest()
         await self.transport.send(peer, self._state_channel(), head, t)
