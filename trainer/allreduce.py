@@ -187,32 +187,60 @@ class Averager:
         quorum = self.quorum if self.quorum is not None else len(members) // 2 + 1
         suspects_all: set[str] = set()
         reason = ""
-        for attempt in range(self.max_attempts):
-            if len(members) < quorum:
-                raise RoundFailed(
-                    round_id,
-                    f"{len(members)} peer(s) left of {len(group)}, below the quorum of {quorum} "
-                    f"(dropped: {', '.join(sorted(suspects_all))}; last cause: {reason})",
-                    frozenset(suspects_all),
-                )
-            try:
-                return await self._attempt(round_id, attempt, tuple(members), vec, float(weight), joiners, quorum,
-                                           out)
-            except _Aborted as exc:
-                reason = exc.reason
-                if self.self_id in exc.suspects:
+        failed: list[tuple[str, tuple[str, ...]]] = []  # channels of attempts that did not succeed
+        try:
+            for attempt in range(self.max_attempts):
+                if len(members) < quorum:
                     raise RoundFailed(
-                        round_id, f"another peer considers this one failed ({exc.reason})",
-                        frozenset(exc.suspects),
-                    ) from None
-                suspects_all |= exc.suspects
-                members = [p for p in members if p not in exc.suspects]
-                log.warning("round %d attempt %d aborted (%s); retrying with %d peers",
-                            round_id, attempt, exc.reason, len(members))
-            except _Fatal as exc:
-                raise RoundFailed(round_id, exc.reason, frozenset(exc.suspects)) from None
-        raise RoundFailed(round_id, f"no success after {self.max_attempts} attempts; last cause: {reason}",
-                          frozenset(suspects_all))
+                        round_id,
+                        f"{len(members)} peer(s) left of {len(group)}, below the quorum of {quorum} "
+                        f"(dropped: {', '.join(sorted(suspects_all))}; last cause: {reason})",
+                        frozenset(suspects_all),
+                    )
+                failed.append((self._channel(round_id, attempt, tuple(members)), tuple(members)))
+                try:
+                    result = await self._attempt(round_id, attempt, tuple(members), vec, float(weight), joiners,
+                                                 quorum, out)
+                    failed.pop()
+                    return result
+                except _Aborted as exc:
+                    reason = exc.reason
+                    if self.self_id in exc.suspects:
+                        raise RoundFailed(
+                            round_id, f"another peer considers this one failed ({exc.reason})",
+                            frozenset(exc.suspects),
+                        ) from None
+                    suspects_all |= exc.suspects
+                    members = [p for p in members if p not in exc.suspects]
+                    log.warning("round %d attempt %d aborted (%s); retrying with %d peers",
+                                round_id, attempt, exc.reason, len(members))
+                except _Fatal as exc:
+                    raise RoundFailed(round_id, exc.reason, frozenset(exc.suspects)) from None
+            raise RoundFailed(round_id, f"no success after {self.max_attempts} attempts; last cause: {reason}",
+                              frozenset(suspects_all))
+        finally:
+            with trio.CancelScope(shield=True):
+                await self._drain(failed)
+
+    def _channel(self, round_id: int, attempt: int, group: tuple[str, ...]) -> str:
+        return f"{self.namespace}/{round_id}/{attempt}/{group_hash(group)}"
+
+    async def _drain(self, channels: list[tuple[str, tuple[str, ...]]]) -> None:
+        """Discard what already arrived on the channels of failed attempts.
+
+        Nobody reads them again, and a transport buffers unread messages (the p2p bulk service
+        counts them against the peer's receive budget), so chunks that were in flight when an
+        attempt aborted would otherwise stay in memory. Best effort: later arrivals still do.
+        """
+        for channel, group in channels:
+            for peer in group:
+                if peer == self.self_id:
+                    continue
+                for _ in range(100_000):
+                    try:
+                        await self.transport.recv(peer, channel, 0)
+                    except TrainerError:
+                        break
 
     # -- one attempt -----------------------------------------------------------------------
     async def _attempt(
@@ -298,7 +326,7 @@ class _AttemptState:
         self.weight = weight
         self.all_chunks = all_chunks
         self.my_chunks = all_chunks[me]
-        self.channel = f"{avg.namespace}/{round_id}/{attempt}/{group_hash(group)}"
+        self.channel = avg._channel(round_id, attempt, group)
         self.result = out if out is not None else np.empty(vec.size, dtype=np.float32)
         # contributions are added in group order, whatever order they arrive in, so that a
         # round's result is bitwise reproducible (float addition is not associative)

@@ -135,3 +135,16 @@ async def test_silent_commit_peer_is_reported(autojump_clock):
     ok = check_all_or_nothing(out, ids, vecs, weights, atol=1e-5)
     assert ok["p0"].group == ("p0", "p1") and ok["p0"].confirmed == ("p0", "p1")
     assert isinstance(out["p2"], RoundFailed)
+
+
+async def test_failed_attempts_leave_no_data_buffered(payload_mode, autojump_clock):
+    """Chunks in flight when an attempt aborts are drained, not left in the transport's buffers."""
+    ids, vecs, weights = make(n=4, size=20_000)
+    hub = InMemoryHub()
+    hub.fault("p3", "die", trigger(AG, 2, to="p0"))
+    out = await run_round(hub, ids, vecs, weights, timeout=1.0, chunk_elems=500)
+    ok = check_all_or_nothing(out, ids, vecs, weights, atol=1e-5)
+    assert {"p0", "p1", "p2"} <= set(ok) and ok["p0"].attempts == 2
+    leftover = [(src, dst, ch, len(m)) for (src, dst, ch), link in hub._links.items() for m in link.queue
+                if dst != "p3"]
+    assert not [x for x in leftover if x[3] > 1024], leftover
