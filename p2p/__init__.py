@@ -56,41 +56,38 @@ Benchmarks: ``scripts/bench/p2p.py``.  The py-libp2p traps this package handles 
 ``p2p.node`` (9), ``p2p.identity`` (10) and ``p2p.peer`` (8).
 """
 
-from p2p.blob import BLOB_PROTOCOL, BlobExchange, BlobStore, cid_of, digest_of_cid
-from p2p.bulk import BULK_PROTOCOL, BulkService
-from p2p.errors import (
-    BlobCorrupt,
-    BlobError,
-    BlobNotFound,
-    ConfigError,
-    DialError,
-    InvalidContentId,
-    InvalidPeerId,
-    MessageTooLarge,
-    P2PError,
-    PeerBanned,
-    PeerGone,
-    PeerTimeout,
-    ProtocolViolation,
-    PublishError,
-    RemoteError,
-    TruncatedFrame,
-)
-from p2p.gossip import ACCEPT, IGNORE, REJECT, GossipMessage, Subscription, Validation, topic_name
-from p2p.identity import (
-    peer_id_from_public_key,
-    peer_id_from_seed,
-    public_key_from_peer_id,
-    public_key_from_seed,
-)
-from p2p.node import Node, NodeConfig, PeerEvent
+from __future__ import annotations
 
-__all__ = [
-    "ACCEPT", "BLOB_PROTOCOL", "BULK_PROTOCOL", "IGNORE", "REJECT",
-    "BlobCorrupt", "BlobError", "BlobExchange", "BlobNotFound", "BlobStore", "BulkService",
-    "ConfigError", "DialError", "GossipMessage", "InvalidContentId", "InvalidPeerId",
-    "MessageTooLarge", "Node", "NodeConfig", "P2PError", "PeerBanned", "PeerEvent", "PeerGone",
-    "PeerTimeout", "ProtocolViolation", "PublishError", "RemoteError", "Subscription",
-    "TruncatedFrame", "Validation", "cid_of", "digest_of_cid", "peer_id_from_public_key",
-    "peer_id_from_seed", "public_key_from_peer_id", "public_key_from_seed", "topic_name",
-]
+import importlib
+from typing import Any
+
+# Lazy exports (PEP 562): ``import p2p`` / ``p2p.identity`` must not pull in libp2p (~0.7 s) for
+# CLI paths that only compute peer ids; the first use of a name loads its module.
+_EXPORTS = {
+    "p2p.blob": ["BLOB_PROTOCOL", "BlobExchange", "BlobStore", "cid_of", "digest_of_cid"],
+    "p2p.bulk": ["BULK_PROTOCOL", "BulkService"],
+    "p2p.errors": ["BlobCorrupt", "BlobError", "BlobNotFound", "ConfigError", "DialError",
+                   "InvalidContentId", "InvalidPeerId", "MessageTooLarge", "P2PError", "PeerBanned",
+                   "PeerGone", "PeerTimeout", "ProtocolViolation", "PublishError", "RemoteError",
+                   "TruncatedFrame"],
+    "p2p.gossip": ["ACCEPT", "IGNORE", "REJECT", "GossipMessage", "Subscription", "Validation",
+                   "topic_name"],
+    "p2p.identity": ["peer_id_from_public_key", "peer_id_from_seed", "public_key_from_peer_id",
+                     "public_key_from_seed"],
+    "p2p.node": ["Node", "NodeConfig", "PeerEvent"],
+}
+_WHERE = {name: module for module, names in _EXPORTS.items() for name in names}
+__all__ = sorted(_WHERE)
+
+
+def __getattr__(name: str) -> Any:
+    module = _WHERE.get(name)
+    if module is None:
+        raise AttributeError(f"module 'p2p' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))
