@@ -137,7 +137,7 @@ async def test_a_peer_joins_over_real_hosts(digits):
         nodes = await _mesh(stack, 3)
         ids = [n.peer_id for n in nodes]
         cfg = TrainConfig(mode="async", steps=30, batch_size=8, inner_steps=5, round_timeout=10.0)
-        first = {p: Worker(transport_for(n), ids[:2], spec, digits, cfg) for p, n in zip(ids[:2], nodes[:2])}
+        first = {p: Worker(transport_for(n), ids[:2], spec, digits, cfg) for p, n in zip(ids[:2], nodes[:2], strict=True)}
         joiner = Worker(transport_for(nodes[2]), [ids[2]], spec, digits, cfg)
         donor = first[ids[0]]
 
