@@ -67,3 +67,28 @@ def replay(
         w._local_step(average=False)
         w.step += 1
     return flat_params(w.params)
+
+
+def verify(
+    spec: ModelSpec,
+    dataset: Dataset,
+    config: TrainConfig,
+    ckpt: ckpt_mod.Checkpoint,
+    steps: int,
+    claimed: np.ndarray,
+    *,
+    rank: int = 0,
+    world: int = 1,
+    atol: float | None = None,
+) -> tuple[bool, float]:
+    """Replay and compare with ``claimed`` trainable parameters: (within tolerance, max abs diff).
+
+    Default tolerance: ``SYNC_REPLAY_ATOL`` for sync mode, ``REPLAY_ATOL`` otherwise.
+    """
+    got = replay(spec, dataset, config, ckpt, steps, rank=rank, world=world)
+    claimed = np.asarray(claimed, dtype=np.float32).reshape(-1)
+    if claimed.shape != got.shape:
+        return False, float("inf")
+    diff = float(np.abs(got - claimed).max()) if got.size else 0.0
+    tol = atol if atol is not None else (SYNC_REPLAY_ATOL if config.mode == "sync" else REPLAY_ATOL)
+    return bool(diff <= tol), diff

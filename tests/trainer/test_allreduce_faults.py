@@ -61,14 +61,18 @@ def make(n=4, size=8000, seed=0):
     return ids, [rng.standard_normal(size).astype(np.float32) for _ in ids], [float(i + 1) for i in range(n)]
 
 
+CASES = [(phase, layout) for phase, (_, _, between) in PHASES.items()
+         for layout in (["split"] if between else ["inline", "split"])]
+
+
 @pytest.mark.parametrize("mode", ["die", "silent"])
-@pytest.mark.parametrize("phase", list(PHASES))
-async def test_peer_lost_in_each_phase(phase, mode, payload_mode, autojump_clock):
+@pytest.mark.parametrize("phase,layout", CASES)
+async def test_peer_lost_in_each_phase(phase, layout, mode, monkeypatch, autojump_clock):
+    if layout == "split":
+        monkeypatch.setattr(allreduce, "INLINE_MAX", 0)
     ids, vecs, weights = make()
     hub = InMemoryHub()
     kind, chunk, between = PHASES[phase]
-    if between and payload_mode == "inline":
-        pytest.skip("no header/payload split when chunks ride inline")
     victim = "p2"
     # mid-broadcast: p0 may have got it, p1 not
     hub.fault(victim, mode, trigger(kind, chunk, to="p1", after_header=between))

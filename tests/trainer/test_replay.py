@@ -6,7 +6,7 @@ import trio
 from wkhelpers import run_workers
 
 from trainer import checkpoint as ck
-from trainer.replay import SYNC_REPLAY_ATOL, replay
+from trainer.replay import SYNC_REPLAY_ATOL, replay, verify
 from trainer.transport import InMemoryHub
 from trainer.worker import TrainConfig, Worker, flat_params
 from trainer.zoo import ModelSpec
@@ -25,6 +25,10 @@ async def test_local_replay_is_bitwise(digits, mlp_spec, tmp_path):
     # a wrong claim is caught: other data order
     other = replay(mlp_spec, digits, dataclasses.replace(cfg, seed=1), c10, 10)
     assert not np.array_equal(other, got)
+    assert verify(mlp_spec, digits, cfg, c10, 10, got) == (True, 0.0)
+    ok, diff = verify(mlp_spec, digits, cfg, c10, 10, other)
+    assert not ok and diff > 1e-4
+    assert verify(mlp_spec, digits, cfg, c10, 10, got[:-1])[0] is False
 
 
 async def test_async_inner_steps_replay_bitwise_per_rank(digits, tmp_path):
