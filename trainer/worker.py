@@ -92,7 +92,7 @@ class TrainConfig:
             raise SpecError(f"optimizer must be adamw or sgd, got {self.optimizer!r}")
         for name in ("steps", "batch_size", "inner_steps"):
             v = getattr(self, name)
-            if not isinstance(v, int) or v < 1:
+            if not isinstance(v, int) or isinstance(v, bool) or v < 1:
                 raise SpecError(f"{name} must be a positive integer, got {v!r}")
         for name in ("lr", "outer_lr", "round_timeout"):
             v = getattr(self, name)
@@ -203,6 +203,7 @@ class Worker:
         names = trainable_names(self.model)
         named = dict(self.model.named_parameters())
         self.params = [named[n] for n in names]
+        _check_fit(model_spec, self.model, dataset)
         self.plan = BatchPlan(dataset.n_train, config.seed, config.batch_size)
         self.x_train = torch.from_numpy(dataset.x_train)
         self.y_train = torch.from_numpy(dataset.y_train)
@@ -498,3 +499,17 @@ def _cloned(state_dict: dict[str, Any]) -> dict[str, Any]:
     return {"state": {k: {n: (v.clone() if isinstance(v, torch.Tensor) else v) for n, v in st.items()}
                       for k, st in state_dict["state"].items()},
             "param_groups": state_dict["param_groups"]}
+
+
+def _check_fit(spec: ModelSpec, model: torch.nn.Module, dataset: Dataset) -> None:
+    """A model that cannot eat the data is a spec error now, not a torch traceback mid-job."""
+    wants = "lm" if spec.name in ("transformer", "lora") else "classification"
+    if dataset.kind != wants:
+        raise SpecError(f"model {spec.name!r} needs a {wants} dataset, got a {dataset.kind} one")
+    try:
+        with torch.no_grad():
+            x = torch.from_numpy(dataset.x_train[:1])
+            y = torch.from_numpy(dataset.y_train[:1])
+            loss_fn(spec, model, x, y)
+    except (RuntimeError, ValueError, IndexError) as exc:
+        raise SpecError(f"model {spec.name!r} does not fit the dataset: {exc}") from None

@@ -104,3 +104,15 @@ async def test_transformer_learns_text_and_lora_finetunes_only_adapters():
     assert torch.equal(sd["blocks.0.fc1.base.weight"], base["blocks.0.fc1.weight"])
     assert not torch.equal(sd["blocks.0.fc1.lora_b"], torch.zeros_like(sd["blocks.0.fc1.lora_b"]))
 
+
+
+def test_a_model_that_does_not_fit_the_data_is_a_spec_error(digits):
+    from trainer.worker import Worker
+
+    hub = InMemoryHub()
+    for spec in (ModelSpec("mlp", {"in_dim": 10, "out_dim": 10}),
+                 ModelSpec("transformer", {"context": 8, "d_model": 8, "n_heads": 2, "d_ff": 8})):
+        with pytest.raises(SpecError):
+            Worker(hub.transport("a"), ["a"], spec, digits, TrainConfig(mode="local"))
+    with pytest.raises(SpecError):
+        TrainConfig.from_dict({"steps": True})
