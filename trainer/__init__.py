@@ -13,7 +13,10 @@ Public entry points (import them from their modules):
 - ``trainer.zoo``: ``ModelSpec`` and ``build_model`` (mlp, cnn, transformer, lora).
 - ``trainer.data``: ``DatasetSpec``, ``load_dataset``, ``BatchPlan`` (deterministic shards).
 - ``trainer.worker``: ``TrainConfig``, ``Worker`` (sync / async DiLoCo / local modes, joins).
-- ``trainer.checkpoint`` and ``trainer.replay``: safetensors checkpoints and verification replay.
+- ``trainer.checkpoint`` and ``trainer.replay``: safetensors checkpoints; ``replay``/``verify``
+  re-run steps from a checkpoint (the basis of verification).
+- ``trainer.job``: ``JobSpec`` (model + dataset + train config as canonical JSON) and
+  ``run_worker``/``make_worker``: what the jobs layer calls.
 """
 from trainer.errors import (
     CheckpointError,
