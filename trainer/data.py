@@ -23,7 +23,6 @@ import base64
 import hashlib
 import json
 import os
-import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -247,7 +246,3 @@ class BatchPlan:
         out = [self.indices(pos, rank, world) for pos in range(epoch * self.n, (epoch + 1) * self.n, step)]
         return np.concatenate(out) if out else np.empty(0, dtype=np.int64)
 
-
-def python_text_available() -> bool:
-    """True if this interpreter ships its stdlib sources (the default text corpus)."""
-    return any(Path(os.path.dirname(os.__file__)).glob("*.py")) and sys.version_info >= (3, 11)
