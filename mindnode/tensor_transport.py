@@ -55,3 +55,23 @@ def _map(peer_id: str, exc: p2p_errors.P2PError) -> TrainerError:
 def transport_for(node) -> BulkTransport:
     """The trainer transport of a running ``p2p.node.Node`` (its ``bulk`` service and peer id)."""
     return BulkTransport(node.bulk, node.peer_id)
+
+
+def blob_fetcher(node, timeout: float = 120.0):
+    """An async ``fetch(cid) -> bytes`` for ``trainer.job.run_worker`` over the node's blob exchange.
+
+    Errors become ``trainer.errors.DatasetError`` (the job cannot get its data).
+    """
+    from trainer.errors import DatasetError
+
+    if node.blobs is None:
+        raise DatasetError("this node has no blob store (start it with a blob_dir) to fetch datasets")
+
+    async def fetch(cid: str) -> bytes:
+        try:
+            path = await node.blobs.fetch(cid, timeout=timeout)
+            return path.read_bytes()
+        except (p2p_errors.P2PError, OSError) as exc:
+            raise DatasetError(f"cannot fetch dataset blob {cid}: {exc}") from exc
+
+    return fetch

@@ -158,3 +158,31 @@ async def test_a_peer_joins_over_real_hosts(digits):
         assert {r.group for r in results.values()} == {tuple(sorted(ids))}
         assert len({r.params_digest for r in results.values()}) == 1
         assert results[ids[2]].bytes_recv > 1_000_000  # the state download
+
+
+async def test_dataset_blob_fetched_over_the_blob_exchange(tmp_path):
+    from sklearn.datasets import load_digits
+
+    from mindnode.tensor_transport import blob_fetcher
+    from p2p.node import Node, NodeConfig
+    from trainer.data import tensors_blob
+    from trainer.errors import DatasetError
+    from trainer.job import JobSpec, make_worker
+
+    d = load_digits()
+    blob = tensors_blob((d.data / 16).astype(np.float32), d.target)
+    async with AsyncExitStack() as stack:
+        a = Node(NodeConfig(seed=b"\x0a" * 32, enable_dht=False, blob_dir=str(tmp_path / "a")))
+        b = Node(NodeConfig(seed=b"\x0b" * 32, enable_dht=False, blob_dir=str(tmp_path / "b")))
+        for n in (a, b):
+            await stack.enter_async_context(n.started())
+        await b.connect(a.addrs[0])
+        cid = a.blobs.store.put(blob)
+        fetch = blob_fetcher(b, timeout=20.0)
+        assert await fetch(cid) == blob
+        job = JobSpec({"name": "mlp", "config": {"in_dim": 64, "out_dim": 10}}, {"kind": "blob", "config": {"cid": cid}},
+                      {"mode": "local", "steps": 3})
+        w = make_worker(transport_for(b), [b.peer_id], job, job_id="j", fetch=lambda c: blob)
+        assert w.data.n_train > 1000
+        with pytest.raises(DatasetError):
+            await blob_fetcher(b, timeout=2.0)("bafkreiaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa")
