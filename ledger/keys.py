@@ -18,14 +18,13 @@ anvil's accounts: anyone can derive them, so they are INSECURE and for local net
 
 from __future__ import annotations
 
-import functools
 import hashlib
 import os
 
-from cryptography.exceptions import InvalidSignature as _CryptoInvalidSignature
 from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
+from ledger import sigs as _sigs
 from ledger.errors import InvalidKey, InvalidSignature
 
 SEED_LEN = 32
@@ -66,20 +65,13 @@ class PrivateKey:
         return f"PrivateKey({address_to_text(self.address)})"
 
 
-@functools.lru_cache(maxsize=65536)
-def _public_key(address: bytes) -> Ed25519PublicKey:
-    return Ed25519PublicKey.from_public_bytes(address)
-
-
 def verify(address: bytes, message: bytes, signature: bytes) -> bool:
-    """True when `signature` is `address`'s Ed25519 signature of `message`."""
-    if len(address) != ADDRESS_LEN or len(signature) != SIGNATURE_LEN:
-        return False
-    try:
-        _public_key(address).verify(signature, message)
-    except (_CryptoInvalidSignature, ValueError):
-        return False
-    return True
+    """True when `signature` is `address`'s Ed25519 signature of `message`.
+
+    Delegates to `ledger.sigs.verify` (libsodium) so that every consensus check in every room
+    accepts exactly the same signatures (Ed25519 libraries differ on edge cases).
+    """
+    return _sigs.verify(address, message, signature)
 
 
 def verify_or_raise(address: bytes, message: bytes, signature: bytes, what: str = "signature") -> None:

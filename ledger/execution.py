@@ -1,0 +1,90 @@
+"""Executing transactions and blocks against a `State`: the deterministic heart of the ledger.
+
+`apply_tx` runs the rules common to every kind (chain id, exact nonce, fee) around the kind's own
+`apply`, inside a journal snapshot: on any error the state is reverted to exactly what it was, so
+a rejected transaction changes nothing. `execute_block` runs the begin-block hooks, the
+transactions in order, and the end-block hooks (see `ledger.registry`). Time inside execution is
+only ever the block's timestamp (`ctx.timestamp_ms`): never the wall clock.
+
+Order inside one transaction: kind effect, then the fee (sender -> proposer), then nonce + 1. So
+a sender must afford amount + fee, and a claim of vested tokens can pay its own fee.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from ledger.errors import InvalidTransaction, LedgerError
+from ledger.genesis import Params
+from ledger.keys import address_to_text
+from ledger.registry import hooks
+from ledger.state import Account, State
+from ledger.tx import Transaction
+
+
+@dataclass(frozen=True)
+class BlockContext:
+    """What a transaction may know about the block it is in."""
+
+    chain_id: str
+    height: int
+    timestamp_ms: int
+    proposer: bytes
+    params: Params
+    allocation_start: int
+
+    @property
+    def now_s(self) -> int:
+        return self.timestamp_ms // 1000
+
+    @classmethod
+    def for_state(cls, state: State, height: int, timestamp_ms: int, proposer: bytes) -> BlockContext:
+        chain = state.chain
+        return cls(chain.chain_id, height, timestamp_ms, proposer, state.params, chain.allocation_start)
+
+
+def apply_tx(state: State, ctx: BlockContext, tx: Transaction) -> None:
+    """Apply one (already signature-checked) transaction, or raise InvalidTransaction and change nothing."""
+    if tx.chain_id != ctx.chain_id:
+        raise InvalidTransaction(f"wrong chain id {tx.chain_id!r} (this chain is {ctx.chain_id!r})")
+    acc = state.account(tx.sender)
+    if tx.nonce != acc.nonce:
+        what = "already used" if tx.nonce < acc.nonce else "too high (a gap)"
+        raise InvalidTransaction(f"nonce {tx.nonce} of {address_to_text(tx.sender)} is {what}; "
+                                 f"the next nonce is {acc.nonce}")
+    snap = state.snapshot()
+    try:
+        tx.body.apply(state, ctx, tx)
+        if tx.fee:
+            state.debit(tx.sender, tx.fee, "the fee")
+            state.credit(ctx.proposer, tx.fee)
+        acc = state.account(tx.sender)
+        state.set_account(tx.sender, Account(balance=acc.balance, nonce=acc.nonce + 1))
+    except LedgerError as exc:
+        state.revert(snap)
+        if isinstance(exc, InvalidTransaction):
+            raise
+        raise InvalidTransaction(str(exc)) from exc
+
+
+def begin_block(state: State, ctx: BlockContext) -> None:
+    for fn in hooks("begin"):
+        fn(state, ctx)
+
+
+def end_block(state: State, ctx: BlockContext) -> None:
+    for fn in hooks("end"):
+        fn(state, ctx)
+
+
+def execute_block(state: State, ctx: BlockContext, txs: Iterable[Transaction]) -> None:
+    """Apply a whole block; raise InvalidTransaction (with `.index` set) at the first bad transaction."""
+    begin_block(state, ctx)
+    for i, tx in enumerate(txs):
+        try:
+            apply_tx(state, ctx, tx)
+        except InvalidTransaction as exc:
+            exc.index = i  # type: ignore[attr-defined]
+            raise
+    end_block(state, ctx)

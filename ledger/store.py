@@ -1,0 +1,395 @@
+"""The chain database (LevelDB via plyvel): blocks, transactions, state, state trie, head.
+
+Atomicity: importing a block writes the block, its height and transaction indexes, every changed
+state key, the trie nodes added and removed, its undo log and the new head pointer in ONE LevelDB
+write batch (fsynced by default). LevelDB applies a batch atomically through its log, so a process
+killed at any instant re-opens at either the old head or the new one, with the state, the trie and
+the head always in agreement (tests/ledger/test_crash.py kills a real importer with SIGKILL).
+
+Verification on import (in this order, cheapest first): decode (bounded by Params.max_block_bytes),
+parent known and equal to the head, header rules and the proposer's seal (`ledger.block`), the
+consensus hook (turns, validator membership, votes: supplied by the node layer), body limits and
+transaction root, every transaction's size/body/signature (signatures verified in parallel, see
+`ledger.sigs`), execution of the transactions against the head state, and the state root.
+
+Forks: blocks are keyed by hash and the head is a pointer, so side-chain blocks can be stored
+(`put_block`) before any decision; `import_block` itself extends the head only. The undo log per
+block gives the node layer what it needs to rewind the head for a reorganisation (`rewind_head`).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Callable, Iterable, Iterator
+from pathlib import Path
+
+import msgpack
+import plyvel
+
+from ledger import schema
+from ledger.block import Block, Header, genesis_header, make_header, validate_body, validate_header
+from ledger.codec import unpack_plain
+from ledger.errors import DecodeError, InvalidBlock, InvalidTransaction, LedgerError, StoreError
+from ledger.execution import BlockContext, apply_tx, begin_block, end_block, execute_block
+from ledger.genesis import Genesis, Params
+from ledger.keys import PrivateKey
+from ledger.sigs import verify_many
+from ledger.state import Account, State, genesis_state
+from ledger.trie import Proof, Trie
+from ledger.tx import Transaction, check_stateless
+
+log = logging.getLogger("mindnode.ledger")
+
+#: consensus_check(parent_header, header, state_before) -> None; raise InvalidBlock to reject.
+ConsensusCheck = Callable[[Header, Header, State], None]
+
+
+class UnknownParent(InvalidBlock):
+    """The block's parent is not in the database (sync it first)."""
+
+
+class NotOnHead(InvalidBlock):
+    """The block's parent is known but is not the current head (a side chain)."""
+
+
+class DBView:
+    """The state stored in the database (or a snapshot of it) as a `ledger.state.StateView`."""
+
+    def __init__(self, db):
+        self._db = db
+
+    def get(self, key: bytes) -> bytes | None:
+        return self._db.get(schema.STATE + key)
+
+    def iter_prefix(self, prefix: bytes) -> Iterator[tuple[bytes, bytes]]:
+        n = len(schema.STATE)
+        with self._db.iterator(prefix=schema.STATE + prefix) as it:
+            for k, v in it:
+                yield k[n:], v
+
+
+class Store:
+    """One chain database. Not thread-safe for writers: import blocks from one thread at a time."""
+
+    def __init__(self, db: plyvel.DB, path: Path, *, sync: bool = True):
+        self._db = db
+        self.path = path
+        self.sync = sync
+        self.consensus_check: ConsensusCheck | None = None
+        head = db.get(schema.HEAD_KEY)
+        if head is None:
+            raise StoreError(f"database at {path} has no head block (initialisation was interrupted?); "
+                             "remove it and initialise again")
+        self._head = self._load_header(head)
+        self._genesis_hash = db.get(schema.GENESIS_KEY)
+        state = State(DBView(db))
+        self._params: Params = state.params
+        self._chain_id = state.chain.chain_id
+        self._trie = Trie(self._get_node, self._head.state_root)
+
+    # -- opening --------------------------------------------------------------------------------
+    @classmethod
+    def create(cls, path: str | os.PathLike, genesis: Genesis, *, sync: bool = True) -> Store:
+        """Create a new database at `path` holding the genesis state and block. Refuses an existing one."""
+        path = Path(path)
+        if path.exists() and (not path.is_dir() or any(path.iterdir())):
+            raise StoreError(f"{path} already exists and is not empty; refusing to overwrite a chain database")
+        state = genesis_state(genesis)
+        changes = state.changes()
+        update = Trie(lambda h: None).update(changes)
+        header = genesis_header(genesis.chain_id, genesis.timestamp * 1000, update.root)
+        block = Block(header=header, txs=())
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            db = plyvel.DB(str(path), create_if_missing=True, error_if_exists=True)
+        except plyvel.Error as exc:
+            raise StoreError(f"cannot create the database at {path}: {exc}") from None
+        try:
+            with db.write_batch(transaction=True, sync=sync) as wb:
+                wb.put(schema.SCHEMA_KEY, schema.SCHEMA_VERSION)
+                wb.put(schema.GENESIS_KEY, header.hash)
+                _write_block(wb, block, block.encode(), changes, update, undo=[])
+        except BaseException:
+            db.close()
+            raise
+        log.info("created chain %s at %s, genesis %s", genesis.chain_id, path, header.hash.hex())
+        return cls(db, path, sync=sync)
+
+    @classmethod
+    def open(cls, path: str | os.PathLike, *, sync: bool = True) -> Store:
+        path = Path(path)
+        if not (path / "CURRENT").exists():
+            raise StoreError(f"no chain database at {path} (run `mindnode init` first)")
+        try:
+            db = plyvel.DB(str(path), create_if_missing=False)
+        except plyvel.IOError as exc:
+            if "lock" in str(exc).lower():
+                raise StoreError(f"the database at {path} is in use by another process") from None
+            raise StoreError(f"cannot open the database at {path}: {exc}") from None
+        except plyvel.Error as exc:
+            raise StoreError(f"cannot open the database at {path}: {exc}") from None
+        try:
+            version = db.get(schema.SCHEMA_KEY)
+            if version != schema.SCHEMA_VERSION:
+                raise StoreError(f"database at {path} has schema {version!r}, this version reads {schema.SCHEMA_VERSION!r}")
+            return cls(db, path, sync=sync)
+        except BaseException:
+            db.close()
+            raise
+
+    def close(self) -> None:
+        if not self._db.closed:
+            self._db.close()
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    # -- reading --------------------------------------------------------------------------------
+    @property
+    def head(self) -> Header:
+        return self._head
+
+    @property
+    def head_hash(self) -> bytes:
+        return self._head.hash
+
+    @property
+    def height(self) -> int:
+        return self._head.height
+
+    @property
+    def genesis_hash(self) -> bytes:
+        return self._genesis_hash
+
+    @property
+    def chain_id(self) -> str:
+        return self._chain_id
+
+    @property
+    def params(self) -> Params:
+        return self._params
+
+    @property
+    def state_root(self) -> bytes:
+        return self._head.state_root
+
+    def _get_node(self, h: bytes) -> bytes | None:
+        return self._db.get(schema.NODE + h)
+
+    def _load_header(self, block_hash: bytes) -> Header:
+        block = self.get_block(block_hash)
+        if block is None:
+            raise StoreError(f"block {block_hash.hex()} is missing from the database")
+        return block.header
+
+    def get_block_bytes(self, ref: bytes | int) -> bytes | None:
+        if isinstance(ref, int):
+            ref = self._db.get(schema.height_key(ref))
+            if ref is None:
+                return None
+        return self._db.get(schema.block_key(ref))
+
+    def get_block(self, ref: bytes | int) -> Block | None:
+        """The block with this hash, or at this height on the head chain; None if unknown."""
+        data = self.get_block_bytes(ref)
+        return None if data is None else Block.decode(data)
+
+    def get_header(self, ref: bytes | int) -> Header | None:
+        block = self.get_block(ref)
+        return None if block is None else block.header
+
+    def has_block(self, block_hash: bytes) -> bool:
+        return self._db.get(schema.block_key(block_hash)) is not None
+
+    def get_tx(self, tx_hash: bytes) -> tuple[Transaction, bytes, int, int] | None:
+        """(transaction, block hash, block height, index in block) of an included transaction."""
+        where = self._db.get(schema.tx_key(tx_hash))
+        if where is None:
+            return None
+        block_hash, index = unpack_plain(where)
+        block = self.get_block(block_hash)
+        return block.txs[index], block_hash, block.height, index
+
+    def state(self, *, snapshot: bool = True) -> State:
+        """A fresh `State` over the head state (a consistent LevelDB snapshot by default, so a
+        reader in another thread never sees half of a later import)."""
+        return State(DBView(self._db.snapshot() if snapshot else self._db))
+
+    def account(self, addr: bytes) -> Account:
+        return self.state(snapshot=False).account(addr)
+
+    def validator_set(self, at_ms: int | None = None) -> list[tuple[bytes, int]]:
+        """Top Params.max_validators candidates by total stake at the head (see `State.validator_set`)."""
+        return self.state().validator_set(self._head.timestamp if at_ms is None else at_ms)
+
+    def prove(self, key: bytes) -> tuple[bytes | None, Proof]:
+        """(value, proof) of a state key against `state_root` (check with `ledger.trie.verify_proof`)."""
+        return self._db.get(schema.state_key(key)), self._trie.prove(key)
+
+    def prove_account(self, addr: bytes) -> tuple[bytes | None, Proof]:
+        return self.prove(b"a" + addr)
+
+    # -- writing --------------------------------------------------------------------------------
+    def put_block(self, block: Block) -> None:
+        """Store a block by hash without executing it or moving the head (side chains, sync)."""
+        self._db.put(schema.block_key(block.hash), block.encode(), sync=self.sync)
+
+    def import_block(self, block: Block | bytes) -> Header:
+        """Verify `block` completely and make it the new head in one atomic write. Raises
+        InvalidBlock (UnknownParent / NotOnHead for fork cases) and changes nothing on failure.
+        Importing the current head again is a no-op."""
+        if isinstance(block, (bytes, bytearray, memoryview)):
+            data = bytes(block)
+            try:
+                block = Block.decode(data, max_size=self._params.max_block_bytes)
+            except DecodeError as exc:
+                raise InvalidBlock(f"malformed block: {exc}") from None
+        else:
+            data = block.encode()
+            if len(data) > self._params.max_block_bytes:
+                raise InvalidBlock(f"block is {len(data)} bytes, over the limit of {self._params.max_block_bytes}")
+        header = block.header
+        if header.hash == self._head.hash:
+            return header
+        parent = self.get_header(header.parent_hash)
+        if parent is None:
+            raise UnknownParent(f"block {header.height} has unknown parent {header.parent_hash.hex()}")
+        if header.parent_hash != self._head.hash:
+            raise NotOnHead(f"block {header.height} builds on {header.parent_hash.hex()[:16]}.., "
+                            f"not on the head {self._head.hash.hex()[:16]}.. (side chains are not executed yet)")
+        validate_header(parent, header, self._params)
+        state = State(DBView(self._db))
+        if self.consensus_check is not None:
+            self.consensus_check(parent, header, state)
+        validate_body(block, self._params)
+        _check_txs(block.txs, self._params, header)
+        ctx = BlockContext.for_state(state, header.height, header.timestamp, header.proposer)
+        try:
+            execute_block(state, ctx, block.txs)
+        except InvalidTransaction as exc:
+            i = getattr(exc, "index", "?")
+            raise InvalidBlock(f"block {header.height}: transaction {i} is invalid: {exc}") from None
+        changes = state.changes()
+        update = self._trie.update(changes)
+        if update.root != header.state_root:
+            raise InvalidBlock(f"block {header.height}: state root {header.state_root.hex()[:16]}.. does not "
+                               f"match the state after its transactions ({update.root.hex()[:16]}..)")
+        self._commit(block, data, changes, update)
+        return header
+
+    def _commit(self, block: Block, data: bytes, changes, update) -> None:
+        get = self._db.get
+        undo = [[k, get(schema.STATE + k)] for k in changes]
+        with self._db.write_batch(transaction=True, sync=self.sync) as wb:
+            _write_block(wb, block, data, changes, update, undo)
+        self._head = block.header
+        self._trie.root = update.root
+
+    def rewind_head(self) -> Header:
+        """Undo the head block (its state changes, trie, height and tx indexes) in one atomic write;
+        the block itself stays stored by hash. Returns the new head. For reorganisations."""
+        head = self._head
+        if head.height == 0:
+            raise StoreError("cannot rewind past genesis")
+        undo_raw = self._db.get(schema.undo_key(head.hash))
+        if undo_raw is None:
+            raise StoreError(f"no undo log for block {head.hash.hex()}")
+        undo = {k: v for k, v in unpack_plain(undo_raw)}
+        update = self._trie.update(undo)
+        parent = self._load_header(head.parent_hash)
+        if update.root != parent.state_root:
+            raise StoreError("undo log does not restore the parent's state root (database corrupt)")
+        block = self.get_block(head.hash)
+        with self._db.write_batch(transaction=True, sync=self.sync) as wb:
+            for k, v in undo.items():
+                if v is None:
+                    wb.delete(schema.STATE + k)
+                else:
+                    wb.put(schema.STATE + k, v)
+            for h, node in update.new_nodes.items():
+                wb.put(schema.NODE + h, node)
+            for h in update.deleted:
+                wb.delete(schema.NODE + h)
+            for tx in block.txs:
+                wb.delete(schema.tx_key(tx.hash))
+            wb.delete(schema.height_key(head.height))
+            wb.delete(schema.undo_key(head.hash))
+            wb.put(schema.HEAD_KEY, parent.hash)
+        self._head = parent
+        self._trie.root = update.root
+        return parent
+
+    def iter_blocks(self, start: int = 0) -> Iterable[Block]:
+        for h in range(start, self._head.height + 1):
+            yield self.get_block(h)
+
+
+def _write_block(wb, block: Block, data: bytes, changes, update, undo) -> None:
+    h = block.hash
+    wb.put(schema.block_key(h), data)
+    wb.put(schema.height_key(block.height), h)
+    for i, tx in enumerate(block.txs):
+        wb.put(schema.tx_key(tx.hash), msgpack.packb([h, i], use_bin_type=True))
+    for k, v in changes.items():
+        if v is None:
+            wb.delete(schema.STATE + k)
+        else:
+            wb.put(schema.STATE + k, v)
+    for nh in update.deleted:
+        wb.delete(schema.NODE + nh)
+    for nh, node in update.new_nodes.items():
+        wb.put(schema.NODE + nh, node)
+    if block.height > 0:
+        wb.put(schema.undo_key(h), msgpack.packb(undo, use_bin_type=True))
+    wb.put(schema.HEAD_KEY, h)
+
+
+def _check_txs(txs: tuple[Transaction, ...], params: Params, header: Header) -> None:
+    """Stateless checks of every transaction; signatures verified as one parallel batch."""
+    for i, tx in enumerate(txs):
+        try:
+            check_stateless(tx, params, signature=False)
+        except LedgerError as exc:
+            raise InvalidBlock(f"block {header.height}: transaction {i} is invalid: {exc}") from None
+    ok = verify_many([(tx.sender, tx.signing_bytes(), tx.signature) for tx in txs])
+    if not all(ok):
+        i = ok.index(False)
+        raise InvalidBlock(f"block {header.height}: transaction {i} has a bad signature")
+
+
+def build_block(store: Store, proposer_key: PrivateKey, txs: Iterable[Transaction], timestamp_ms: int,
+                difficulty: int, extra: bytes = b"",
+                on_skip: Callable[[Transaction, LedgerError], None] | None = None) -> Block:
+    """Build and seal a block on the head: applies `txs` in order, skipping (and reporting through
+    `on_skip`) any that is invalid, up to Params.max_block_txs and max_block_bytes; computes the
+    transaction and state roots. The result still goes through `store.import_block`."""
+    params = store.params
+    parent = store.head
+    state = State(DBView(store._db))
+    ctx = BlockContext.for_state(state, parent.height + 1, timestamp_ms, proposer_key.address)
+    begin_block(state, ctx)
+    included: list[Transaction] = []
+    size, budget = 0, params.max_block_bytes - 64 * 1024  # room for the header
+    for tx in txs:
+        if len(included) >= params.max_block_txs:
+            break
+        try:
+            check_stateless(tx, params)
+            if size + tx.size > budget:
+                raise InvalidTransaction("does not fit in the block")
+            apply_tx(state, ctx, tx)
+        except LedgerError as exc:
+            if on_skip is not None:
+                on_skip(tx, exc)
+            continue
+        included.append(tx)
+        size += tx.size
+    end_block(state, ctx)
+    update = store._trie.update(state.changes())
+    txs_t = tuple(included)
+    header = make_header(parent, timestamp_ms, proposer_key.address, difficulty, txs_t, update.root, extra)
+    return Block(header=header.sealed(proposer_key), txs=txs_t)
