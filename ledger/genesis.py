@@ -32,6 +32,16 @@ class Params:
     max_block_txs: int = 10_000
     max_block_bytes: int = 8 * 1024 * 1024
     max_tx_bytes: int = 64 * 1024
+    # --- consensus (ledger/consensus/, rules in ledger/CONSENSUS.md) ---
+    out_of_turn_delay_ms: int = 1000       # extra wait of the first out-of-turn sealer (when the in-turn one may seal)
+    out_of_turn_step_ms: int = 500         # further wait per rank among the out-of-turn sealers
+    max_future_ms: int = 1000              # a header may be at most this far ahead of the importer's clock
+    vote_window: int = 64                  # votes are kept for targets within this many blocks of the head
+    slash_fraction_bps: int = 1000         # double seal / double vote: 10% of each of the offender's stakes
+    jail_period_s: int = 2 * 86400         # jailed validators stay out of the set this long
+    missed_blocks_withhold: int = 50       # missed in-turn slots before rewards are withheld (Parlia: 50)
+    missed_blocks_jail: int = 150          # missed in-turn slots before the validator is jailed (Parlia: 150)
+    evidence_max_age: int = 100_000        # evidence older than this many blocks is refused
 
 
 @dataclass(frozen=True)
