@@ -167,15 +167,17 @@ def pool_key(name: str) -> bytes:
 
 
 def params_to_bytes(params: Params) -> bytes:
-    return msgpack.packb(dict(sorted(dataclasses.asdict(params).items())), use_bin_type=True)
+    # amounts above u64 (min_validator_stake) travel as 32-byte big-endian bytes (msgpack ints are 64-bit)
+    return msgpack.packb({k: v if v < 2**64 else v.to_bytes(32, "big")
+                          for k, v in sorted(dataclasses.asdict(params).items())}, use_bin_type=True)
 
 
 def params_from_bytes(data: bytes) -> Params:
     plain = unpack_plain(data)
     names = {f.name for f in dataclasses.fields(Params)}
-    if type(plain) is not dict or not set(plain) <= names or any(type(v) is not int for v in plain.values()):
+    if type(plain) is not dict or not set(plain) <= names or any(type(v) not in (int, bytes) for v in plain.values()):
         raise LedgerError("stored chain parameters are malformed")
-    return Params(**plain)
+    return Params(**{k: v if type(v) is int else int.from_bytes(v, "big") for k, v in plain.items()})
 
 
 def decode_value(key: bytes, raw: bytes) -> Any:

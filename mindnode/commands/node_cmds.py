@@ -209,7 +209,6 @@ def _send(kind: str, fields: dict[str, Any], *, rpc_url, datadir, key_name, pass
           timeout, as_json) -> None:
     from ledger.registry import body_class
     from ledger.tx import sign_tx
-
     from mindnode.cli_common import read_password
     from mindnode.config import load_config
 

@@ -133,7 +133,7 @@ class Devnet:
         if node.running():
             return
         env = {**os.environ, **self.env, **node.env}
-        env.setdefault("MINDNODE_LOG_LEVEL", "INFO")
+        env.setdefault("MINDNODE_LOG_LEVEL", "info")
         log = open(node.log_path, "ab")  # noqa: SIM115 - owned by the child process from here
         node.proc = subprocess.Popen(self.command(node), stdout=log, stderr=subprocess.STDOUT, env=env,
                                      stdin=subprocess.DEVNULL, start_new_session=True)

@@ -24,7 +24,9 @@ from typing import Any
 
 import trio
 
+from ledger.consensus import FutureHeader
 from ledger.keys import PrivateKey, address_from_text, address_to_text
+from ledger.store import UnknownParent
 from mindnode.node import errors, faults, sync
 from mindnode.node.chain import Chain
 from mindnode.node.mempool import Mempool
@@ -115,7 +117,8 @@ class NodeService:
             addr = address_from_text(address)
         except Exception as exc:
             raise errors.BadRequest(str(exc)) from None
-        return self.chain.account_json(addr)
+        pending = sum(1 for e in self.mempool.entries() if e.sender == addr)
+        return self.chain.account_json(addr, pending)
 
     def validators(self) -> dict[str, Any]:
         return self.chain.validators_json()
@@ -195,19 +198,31 @@ class NodeService:
         block = self.chain.decode_block(data)
         info = self.chain.info(block)
         self.chain.note_equivocation(block)
-        if self.chain.has_block(info.hash):
+        if self.chain.has_block(info.hash) and self.chain.hash_at(info.height) == info.hash:
             return
         if not self.chain.has_block(info.parent_hash):
             self._peer_heads[peer] = max(self._peer_heads.get(peer, 0), info.height)
             self._sync_wakeup.set()
             return
-        self._import(block, source=peer)
+        for _ in range(3):
+            try:
+                self._import(block, source=peer, raise_future=True)
+                return
+            except FutureHeader as exc:
+                await trio.sleep(max(0.01, (exc.retry_at_ms - now_ms()) / 1000))
 
-    def _import(self, block, source: str) -> bool:
+    def _import(self, block, source: str, raise_future: bool = False) -> bool:
         info = self.chain.info(block)
         t0 = time.perf_counter()
         try:
             became_head = self.chain.import_block(block)
+        except FutureHeader:
+            if raise_future:
+                raise
+            return False
+        except UnknownParent:
+            self._sync_wakeup.set()
+            return False
         except Exception as exc:
             self.metrics.blocks_rejected.inc()
             log.warning("block %d %s from %s failed verification: %s", info.height, info.hash.hex()[:12],
@@ -226,15 +241,14 @@ class NodeService:
         return True
 
     def _on_new_head(self) -> None:
-        head = self.chain.head
-        block = self.chain.block_by_height(head.height)
+        block = self.chain.block_by_height(self.chain.head.height)
         self.mempool.remove_hashes(self.chain.tx_hashes(block))
         self.mempool.prune(self.chain.account_nonce)
         self._refresh_metrics()
         self._head_changed.set()
         self._head_changed = trio.Event()
-        if self.opts.validator and self.chain.is_validator(self.key.address):
-            vote = self.chain.make_vote(self.key, head.height, head.hash)
+        if self.opts.validator and not self.syncing and self.chain.is_validator(self.key.address):
+            vote = self.chain.make_vote(self.key)
             if vote is not None:
                 self._nursery.start_soon(self.net.publish, "vote", vote)
 
@@ -266,27 +280,26 @@ class NodeService:
             if self.syncing:
                 await trio.sleep(0.2)
                 continue
-            delay_ms = self.chain.seal_delay_ms(self.key.address, head)
-            if delay_ms is None:  # not allowed at this height (recent signer / not a validator)
-                with trio.move_on_after(bt / 1000):
-                    await self._head_changed.wait()
-                continue
-            at = head.timestamp_ms + bt + delay_ms
-            wait = max(0, at - now_ms())
+            plan = self.chain.seal_plan(self.key.address)
             changed = self._head_changed
+            if plan is None:  # not allowed at this height (recent signer / not a validator)
+                with trio.move_on_after(bt / 1000):
+                    await changed.wait()
+                continue
+            wait = max(0, plan.not_before_ms - now_ms())
             with trio.move_on_after(wait / 1000):
                 await changed.wait()
             if self.chain.head.hash != head.hash:
                 continue  # somebody else's block arrived first
-            self._seal(max(at, now_ms()))
+            self._seal(max(plan.not_before_ms, now_ms()), plan.difficulty)
 
-    def _seal(self, timestamp_ms: int) -> None:
+    def _seal(self, timestamp_ms: int, difficulty: int) -> None:
         p = self.chain.params
         entries = self.mempool.select(self.chain.account_nonce, max_txs=p.max_block_txs,
                                       max_bytes=p.max_block_bytes // 2)
         t0 = time.perf_counter()
         try:
-            block = self.chain.seal(self.key, [e.tx for e in entries], timestamp_ms)
+            block = self.chain.seal(self.key, [e.tx for e in entries], timestamp_ms, difficulty)
         except Exception as exc:
             log.error("sealing failed: %s: %s", type(exc).__name__, exc)
             # drop transactions the ledger refused so the next slot is not blocked by them
@@ -302,7 +315,7 @@ class NodeService:
         self._nursery.start_soon(self.net.publish, "block", data)
         if "double-seal" in self.faults:
             # TEST-ONLY equivocation: a second, different block at the same height.
-            twin = self.chain.seal_twin(self.key, timestamp_ms + 1)
+            twin = self.chain.seal_twin(self.key, block)
             if twin is not None:
                 log.warning("TEST FAULT double-seal: gossiping a second block at height %d", info.height)
                 self._nursery.start_soon(self.net.publish, "block", self.chain.encode_block(twin))
@@ -314,8 +327,9 @@ class NodeService:
         op = req.get("op")
         if op == "head":
             head = self.chain.head
-            return sync.pack_plain({"height": head.height, "hash": head.hash,
-                                    "finalized": self.chain.finalized_height})
+            snap = self.chain.snapshot()
+            return sync.pack_plain({"height": head.height, "hash": head.hash, "td": snap.total_difficulty,
+                                    "justified": snap.justified.height, "finalized": self.chain.finalized_height})
         if op == "blocks":
             start = sync.want_int(req, "from")
             count = min(sync.want_int(req, "count", 1, 10_000), sync.MAX_BLOCKS_PER_REQUEST)
@@ -339,58 +353,91 @@ class NodeService:
             await self._sync_round()
 
     async def _sync_round(self) -> None:
-        peers = self.net.connected_peers()
-        best: tuple[int, str] | None = None
-        for peer in peers:
+        """Ask every peer for its head; sync from the best one if its chain beats ours under fork
+        choice (more justified, then more total difficulty)."""
+        best: tuple[tuple[int, int], int, str] | None = None
+        for peer in self.net.connected_peers():
             try:
-                with trio.move_on_after(3):
-                    ans = sync.decode(await self.net.request(peer, sync.PROTOCOL, sync.encode_request("head"),
-                                                             timeout=3))
-                    h = sync.want_int(ans, "height")
-                    self._peer_heads[peer] = h
-                    if best is None or h > best[0]:
-                        best = (h, peer)
+                ans = sync.decode(await self.net.request(peer, sync.PROTOCOL, sync.encode_request("head"),
+                                                         timeout=3))
+                h = sync.want_int(ans, "height")
+                key = (sync.want_int(ans, "justified"), sync.want_int(ans, "td", 0, 2**255))
+                self._peer_heads[peer] = h
+                if best is None or key > best[0]:
+                    best = (key, h, peer)
             except (NetworkError, sync.SyncProtocolError) as exc:
                 log.debug("head request to %s failed: %s", peer, exc)
-        if best is None or best[0] <= self.chain.head.height:
+        snap = self.chain.snapshot()
+        if best is None or best[0] <= (snap.justified.height, snap.total_difficulty):
             self.syncing = False
             return
-        target, peer = best
-        self.syncing = True
+        _, target, peer = best
+        self.syncing = target > self.chain.head.height + 2
         try:
             await self._sync_from(peer, target)
         except (NetworkError, sync.SyncProtocolError) as exc:
             log.info("sync from %s stopped: %s", peer, exc)
         finally:
-            self.syncing = self.chain.head.height < target - 1
+            self.syncing = False
             self._refresh_metrics()
 
+    async def _request(self, peer: str, op: str, **fields: Any) -> bytes:
+        return await self.net.request(peer, sync.PROTOCOL, sync.encode_request(op, **fields))
+
     async def _sync_from(self, peer: str, target: int) -> None:
-        # Find the common ancestor: walk back from our head until the peer has the same hash
-        # (never below our finalized block: we do not revert finality).
-        start = self.chain.head.height
-        while start > self.chain.finalized_height:
-            ans = sync.decode(await self.net.request(peer, sync.PROTOCOL,
-                                                     sync.encode_request("hash", height=start)))
+        # Common ancestor: walk back from min(head, target) until the peer has the same hash. Never
+        # below our finalized block: a branch forking there is refused by fork choice anyway.
+        start = min(self.chain.head.height, target)
+        floor = self.chain.finalized_height
+        step = 1
+        while start > floor:
+            ans = sync.decode(await self._request(peer, "hash", height=start))
             if ans.get("hash") == self.chain.hash_at(start):
                 break
-            start -= 1
-        start += 1
-        log.info("syncing from %s: heights %d..%d", peer, start, target)
-        while start <= target:
-            blobs = sync.decode_blocks(await self.net.request(
-                peer, sync.PROTOCOL, sync.encode_request("blocks", **{"from": start, "count": 64})))
+            start = max(floor, start - step)
+            step *= 2
+        log.info("syncing from %s: heights %d..%d", peer, start + 1, target)
+        if start < self.chain.head.height:
+            # a fork: fetch the whole branch, then let fork choice decide in one reorganisation
+            branch = []
+            h = start + 1
+            while h <= target and len(branch) < 4 * sync.MAX_BLOCKS_PER_REQUEST:
+                blobs = sync.decode_blocks(await self._request(peer, "blocks", **{"from": h, "count": 64}))
+                if not blobs:
+                    break
+                branch += [self.chain.decode_block(raw) for raw in blobs]
+                h += len(blobs)
+            self._import_branch(branch, peer)
+            return
+        h = start + 1
+        while h <= target:
+            blobs = sync.decode_blocks(await self._request(peer, "blocks", **{"from": h, "count": 64}))
             if not blobs:
                 return
-            for raw in blobs:
-                block = self.chain.decode_block(raw)
-                if self.chain.has_block(self.chain.info(block).hash):
-                    start += 1
-                    continue
+            blocks = [self.chain.decode_block(raw) for raw in blobs]
+            if blocks[0].header.height != h:
+                raise sync.SyncProtocolError(f"peer {peer} answered height {blocks[0].header.height} for {h}")
+            if blocks[0].header.parent_hash != self.chain.head.hash:
+                self._import_branch(blocks, peer)  # the head moved meanwhile (gossip)
+                return
+            for block in blocks:
                 if not self._import(block, source=peer):
-                    raise sync.SyncProtocolError(f"peer {peer} served an invalid block at height {start}")
-                start += 1
-            await trio.sleep(0)
+                    raise sync.SyncProtocolError(f"peer {peer} served an invalid block at height {h}")
+                h += 1
+                await trio.sleep(0)
+
+    def _import_branch(self, blocks: list, peer: str) -> None:
+        if not blocks:
+            return
+        t0 = time.perf_counter()
+        try:
+            moved = self.chain.import_branch(blocks)
+        except Exception as exc:
+            self.metrics.blocks_rejected.inc()
+            raise sync.SyncProtocolError(f"branch from {peer} refused: {exc}") from None
+        self.metrics.import_seconds.observe(time.perf_counter() - t0)
+        if moved:
+            self._on_new_head()
 
     # ---------------------------------------------------------------------------- run
     async def _status_line(self) -> None:
@@ -468,4 +515,4 @@ def setup_logging(fmt: str, level: str = "INFO") -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(logging.WARNING)
-    logging.getLogger("mindnode").setLevel(os.environ.get("MINDNODE_LOG_LEVEL", level))
+    logging.getLogger("mindnode").setLevel(os.environ.get("MINDNODE_LOG_LEVEL", level).upper())
