@@ -8,6 +8,7 @@ key                      value
 =======================  ============================================================
 ``m`` + name             metadata: ``head`` (hash), ``genesis`` (hash), ``schema`` (version)
 ``b`` + block hash       canonical encoding of the whole `Block`
+``H`` + block hash       canonical encoding of the block's `Header` (cheap parent lookups)
 ``h`` + height (8 B BE)  hash of the block at that height on the head chain
 ``t`` + tx hash          msgpack ``[block hash, index]``: where the transaction is
 ``s`` + state key        canonical record (see `ledger.state` for the state keys)
@@ -23,6 +24,7 @@ SCHEMA_VERSION = b"1"
 
 META = b"m"
 BLOCK = b"b"
+HEADER = b"H"
 HEIGHT = b"h"
 TX = b"t"
 STATE = b"s"
@@ -36,6 +38,10 @@ SCHEMA_KEY = META + b"schema"
 
 def block_key(block_hash: bytes) -> bytes:
     return BLOCK + block_hash
+
+
+def header_key(block_hash: bytes) -> bytes:
+    return HEADER + block_hash
 
 
 def height_key(height: int) -> bytes:

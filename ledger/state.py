@@ -167,22 +167,31 @@ def pool_key(name: str) -> bytes:
 
 
 def params_to_bytes(params: Params) -> bytes:
-    # amounts above u64 (min_validator_stake) travel as 32-byte big-endian bytes (msgpack ints are 64-bit)
-    return msgpack.packb({k: v if v < 2**64 else v.to_bytes(32, "big")
+    """Params as a canonical map of name -> integer (as BigUInt bytes: amounts exceed 64 bits)."""
+    return msgpack.packb({k: AMOUNT.to_plain(v, f"params.{k}")
                           for k, v in sorted(dataclasses.asdict(params).items())}, use_bin_type=True)
 
 
 def params_from_bytes(data: bytes) -> Params:
     plain = unpack_plain(data)
     names = {f.name for f in dataclasses.fields(Params)}
-    if type(plain) is not dict or not set(plain) <= names or any(type(v) not in (int, bytes) for v in plain.values()):
+    if type(plain) is not dict or not set(plain) <= names:
         raise LedgerError("stored chain parameters are malformed")
-    return Params(**{k: v if type(v) is int else int.from_bytes(v, "big") for k, v in plain.items()})
+    return Params(**{k: AMOUNT.from_plain(v, f"params.{k}") for k, v in plain.items()})
 
 
 def decode_value(key: bytes, raw: bytes) -> Any:
+    """Decode a stored state value. The bytes come from our own database, where only canonical
+    encodings are ever written, so the canonical re-encoding check of `codec.decode` is skipped
+    (the schema check is not): this is the hottest read of block execution."""
     cls = RECORD_OF_PREFIX.get(key[0]) if key else None
-    return cls.decode(raw) if cls is not None else raw
+    if cls is None:
+        return raw
+    try:
+        plain = msgpack.unpackb(raw, raw=False, use_list=True, strict_map_key=True)
+    except (ValueError, TypeError, msgpack.UnpackException) as exc:
+        raise LedgerError(f"stored state value at {key[:1]!r} is corrupt: {exc}") from None
+    return cls.from_plain(plain)
 
 
 def encode_value(value: Any) -> bytes:
@@ -234,6 +243,7 @@ class State:
     def __init__(self, base: StateView):
         self.base = base
         self._cache: dict[bytes, Any] = {}
+        self._raw: dict[bytes, bytes | None] = {}   # base bytes of every key read (undo logs)
         self._journal: list[tuple[bytes, Any]] = []
         self._chain: ChainRecord | None = None
         self._params: Params | None = None
@@ -244,9 +254,16 @@ class State:
         v = self._cache.get(key, _UNCACHED)
         if v is _UNCACHED:
             raw = self.base.get(key)
+            self._raw[key] = raw
             v = _ABSENT if raw is None else decode_value(key, raw)
             self._cache[key] = v
         return None if v is _ABSENT else v
+
+    def original(self, key: bytes) -> bytes | None:
+        """The base's bytes at `key` (what it was before this State changed anything)."""
+        if key in self._raw:
+            return self._raw[key]
+        return self.base.get(key)
 
     def put(self, key: bytes, value: Any) -> None:
         self._journal.append((key, self._cache.get(key, _UNCACHED)))

@@ -41,6 +41,9 @@ from ledger.tx import Transaction, check_stateless
 
 log = logging.getLogger("mindnode.ledger")
 
+#: Trie nodes kept in memory (~100 bytes each); the top levels are touched by every block.
+NODE_CACHE_SIZE = 500_000
+
 #: consensus_check(parent_header, header, state_before) -> None; raise InvalidBlock to reject.
 ConsensusCheck = Callable[[Header, Header, State], None]
 
@@ -81,7 +84,11 @@ class Store:
         if head is None:
             raise StoreError(f"database at {path} has no head block (initialisation was interrupted?); "
                              "remove it and initialise again")
-        self._head = self._load_header(head)
+        self._nodes: dict[bytes, bytes] = {}
+        data = db.get(schema.header_key(head))
+        if data is None:
+            raise StoreError(f"head block {head.hex()} is missing from the database at {path}")
+        self._head = Header.decode(data)
         self._genesis_hash = db.get(schema.GENESIS_KEY)
         state = State(DBView(db))
         self._params: Params = state.params
@@ -178,13 +185,20 @@ class Store:
         return self._head.state_root
 
     def _get_node(self, h: bytes) -> bytes | None:
-        return self._db.get(schema.NODE + h)
+        node = self._nodes.get(h)
+        if node is None:
+            node = self._db.get(schema.NODE + h)
+            if node is not None:
+                if len(self._nodes) >= NODE_CACHE_SIZE:
+                    self._nodes.clear()
+                self._nodes[h] = node
+        return node
 
     def _load_header(self, block_hash: bytes) -> Header:
-        block = self.get_block(block_hash)
-        if block is None:
+        header = self.get_header(block_hash)
+        if header is None:
             raise StoreError(f"block {block_hash.hex()} is missing from the database")
-        return block.header
+        return header
 
     def get_block_bytes(self, ref: bytes | int) -> bytes | None:
         if isinstance(ref, int):
@@ -199,8 +213,14 @@ class Store:
         return None if data is None else Block.decode(data)
 
     def get_header(self, ref: bytes | int) -> Header | None:
-        block = self.get_block(ref)
-        return None if block is None else block.header
+        if isinstance(ref, int):
+            ref = self._db.get(schema.height_key(ref))
+            if ref is None:
+                return None
+        if ref == self._head.hash:
+            return self._head
+        data = self._db.get(schema.header_key(ref))
+        return None if data is None else Header.decode(data)
 
     def has_block(self, block_hash: bytes) -> bool:
         return self._db.get(schema.block_key(block_hash)) is not None
@@ -236,7 +256,9 @@ class Store:
     # -- writing --------------------------------------------------------------------------------
     def put_block(self, block: Block) -> None:
         """Store a block by hash without executing it or moving the head (side chains, sync)."""
-        self._db.put(schema.block_key(block.hash), block.encode(), sync=self.sync)
+        with self._db.write_batch(transaction=True, sync=self.sync) as wb:
+            wb.put(schema.block_key(block.hash), block.encode())
+            wb.put(schema.header_key(block.hash), block.header.encode())
 
     def import_block(self, block: Block | bytes) -> Header:
         """Verify `block` completely and make it the new head in one atomic write. Raises
@@ -255,7 +277,7 @@ class Store:
         header = block.header
         if header.hash == self._head.hash:
             return header
-        parent = self.get_header(header.parent_hash)
+        parent = self._head if header.parent_hash == self._head.hash else self.get_header(header.parent_hash)
         if parent is None:
             raise UnknownParent(f"block {header.height} has unknown parent {header.parent_hash.hex()}")
         if header.parent_hash != self._head.hash:
@@ -278,16 +300,19 @@ class Store:
         if update.root != header.state_root:
             raise InvalidBlock(f"block {header.height}: state root {header.state_root.hex()[:16]}.. does not "
                                f"match the state after its transactions ({update.root.hex()[:16]}..)")
-        self._commit(block, data, changes, update)
+        self._commit(block, data, changes, update, [[k, state.original(k)] for k in changes])
         return header
 
-    def _commit(self, block: Block, data: bytes, changes, update) -> None:
-        get = self._db.get
-        undo = [[k, get(schema.STATE + k)] for k in changes]
+    def _commit(self, block: Block, data: bytes, changes, update, undo) -> None:
         with self._db.write_batch(transaction=True, sync=self.sync) as wb:
             _write_block(wb, block, data, changes, update, undo)
         self._head = block.header
         self._trie.root = update.root
+        nodes = self._nodes
+        for h in update.deleted:
+            nodes.pop(h, None)
+        if len(nodes) + len(update.new_nodes) < NODE_CACHE_SIZE:
+            nodes.update(update.new_nodes)
 
     def rewind_head(self) -> Header:
         """Undo the head block (its state changes, trie, height and tx indexes) in one atomic write;
@@ -321,6 +346,7 @@ class Store:
             wb.put(schema.HEAD_KEY, parent.hash)
         self._head = parent
         self._trie.root = update.root
+        self._nodes.clear()
         return parent
 
     def iter_blocks(self, start: int = 0) -> Iterable[Block]:
@@ -331,6 +357,7 @@ class Store:
 def _write_block(wb, block: Block, data: bytes, changes, update, undo) -> None:
     h = block.hash
     wb.put(schema.block_key(h), data)
+    wb.put(schema.header_key(h), block.header.encode())
     wb.put(schema.height_key(block.height), h)
     for i, tx in enumerate(block.txs):
         wb.put(schema.tx_key(tx.hash), msgpack.packb([h, i], use_bin_type=True))
