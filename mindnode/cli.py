@@ -108,7 +108,7 @@ class MindnodeGroup(click.Group):
         sys.exit(rv if isinstance(rv, int) else 0)
 
 
-@click.group(cls=MindnodeGroup, lazy=COMMANDS, context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(name="mindnode", cls=MindnodeGroup, lazy=COMMANDS, context_settings={"help_option_names": ["-h", "--help"]})
 @click.option("--log-level", type=click.Choice(["debug", "info", "warning", "error"]), default="warning",
               show_default=True, envvar="MINDNODE_LOG_LEVEL", help="Logging verbosity (stderr).")
 @click.version_option(package_name="mindnode", prog_name="mindnode")

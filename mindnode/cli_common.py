@@ -67,5 +67,21 @@ def read_password(password_file: Path | None, *, confirm: bool = False, prompt: 
     return password
 
 
+def unlock_node_key(datadir: Path | None, password_file: Path | None = None, name: str | None = None):
+    """The node's `ledger.keys.PrivateKey` for commands that run a node (``start`` etc.).
+
+    Asks for a password (``--password-file``, ``$MINDNODE_PASSWORD`` or a prompt) only when the
+    key is encrypted; devnet keys need none. Raises ConfigError/KeystoreError/WrongPassword.
+    """
+    from mindnode.config import load_config
+
+    dd = datadir_from(datadir)
+    key_name = name or load_config(dd).node_key
+    store = dd.keystore
+    password = read_password(password_file, prompt=f"Password of key {key_name!r}") \
+        if store.needs_password(key_name) else None
+    return store.load(key_name, password)
+
+
 def print_json(obj: Any) -> None:
     click.echo(json.dumps(obj, indent=2, sort_keys=False))

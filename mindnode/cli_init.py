@@ -57,15 +57,12 @@ def _wipe(dd: DataDir) -> None:
         shutil.rmtree(dd.chain_dir)
 
 
-def _create_chain(dd: DataDir, genesis) -> None:
-    try:
-        from ledger.store import Store
-    except ImportError as exc:  # pragma: no cover - only before the ledger store is merged
-        raise ConfigError(f"this build has no chain database (ledger.store): {exc}") from None
-    store = Store.create(str(dd.chain_dir), genesis)
-    close = getattr(store, "close", None)
-    if close is not None:
-        close()
+def _create_chain(dd: DataDir, genesis) -> bytes:
+    """Write the genesis block and state (one atomic batch, in ledger.store); its block hash."""
+    from ledger.store import Store
+
+    with Store.create(dd.chain_dir, genesis) as store:
+        return store.genesis_hash
 
 
 @click.command()
@@ -91,43 +88,50 @@ def init(genesis_source: str, datadir: Path | None, force: bool, devnet_key: int
     if genesis_time is not None:
         genesis = with_timestamp(genesis, _genesis_time(genesis_time))
     dd = datadir_from(datadir)
-    if devnet_key is not None and genesis.chain_id.startswith(MAINNET_CHAIN_PREFIX):
-        raise ConfigError(f"refusing to use a published devnet key on {genesis.chain_id}")
+    if genesis.chain_id.startswith(MAINNET_CHAIN_PREFIX):
+        if devnet_key is not None:
+            raise ConfigError(f"refusing to use a published devnet key on {genesis.chain_id}")
+        if genesis_time is not None:
+            raise ConfigError(f"refusing to re-base the genesis time of {genesis.chain_id} (it would be another chain)")
+    if dd.is_initialised() and not force:
+        raise ConfigError(f"{dd.root} is already initialised (use --force to wipe its chain and config; "
+                          "keys are kept)")
+
+    # Settle the node key before touching anything: reuse an existing one (never destroy a key),
+    # else ask for the new key's password now, so a missing password leaves the directory as it was.
+    store = dd.keystore
+    existing = store.info(key_name) if store.exists(key_name) else None
+    password = None
+    if existing is not None:
+        if devnet_key is not None and existing.address != devnet_key_address(devnet_key):
+            raise KeystoreError(f"{existing.path} already holds a different key than devnet key {devnet_key}; "
+                                "remove it or choose another --key-name")
+    elif devnet_key is None:
+        password = read_password(password_file, confirm=True, prompt="New node key password")
+
     if dd.is_initialised():
-        if not force:
-            raise ConfigError(f"{dd.root} is already initialised (use --force to wipe its chain and config; "
-                              "keys are kept)")
         _wipe(dd)
     dd.create_dirs()
-
-    # The node key: reuse an existing one (never destroy a key), else create it.
-    store = dd.keystore
-    if store.exists(key_name):
-        info = store.info(key_name)
-        if devnet_key is not None and info.address != devnet_key_address(devnet_key):
-            raise KeystoreError(f"{info.path} already holds a different key than devnet key {devnet_key}; "
-                                "remove it or choose another --key-name")
-        key_note = "existing key"
+    if existing is not None:
+        info, key_note = existing, "existing key"
     elif devnet_key is not None:
-        info = store.add_devnet(key_name, devnet_key)
-        key_note = INSECURE_LABEL
+        info, key_note = store.add_devnet(key_name, devnet_key), INSECURE_LABEL
     else:
-        password = read_password(password_file, confirm=True, prompt="New node key password")
-        info = store.add(key_name, PrivateKey.generate(), password)
-        key_note = "new key"
+        info, key_note = store.add(key_name, PrivateKey.generate(), password), "new key"
 
-    _create_chain(dd, genesis)
+    block_hash = _create_chain(dd, genesis).hex()
     if genesis_time is None:
         genesis_bytes = read_genesis_bytes(genesis_source)
     else:
         genesis_bytes = (json.dumps(genesis_to_json(genesis), indent=1) + "\n").encode()
     write_private_file(dd.genesis_path, genesis_bytes, overwrite=True)
     ghash = genesis_hash(genesis).hex()
-    cfg = Config(chain_id=genesis.chain_id, genesis_hash=ghash, node_key=key_name,
+    cfg = Config(chain_id=genesis.chain_id, genesis_hash=ghash, genesis_block=block_hash, node_key=key_name,
                  p2p_listen=[f"/ip4/0.0.0.0/tcp/{p2p_port}"], bootnodes=list(genesis.bootnodes), api_port=api_port)
     write_config(dd, cfg, overwrite=True)
 
     summary = {"datadir": str(dd.root), "chain_id": genesis.chain_id, "genesis_hash": ghash,
+               "genesis_block": block_hash,
                "node_key": key_name, "address": address_to_text(info.address),
                "peer_id": peer_id_from_address(info.address), "insecure_key": info.insecure,
                "p2p_port": p2p_port, "api_port": api_port}
@@ -135,7 +139,7 @@ def init(genesis_source: str, datadir: Path | None, force: bool, devnet_key: int
         print_json(summary)
         return
     click.echo(f"initialised {dd.root} for {genesis.chain_id}")
-    click.echo(f"  genesis hash {ghash}")
+    click.echo(f"  genesis hash {ghash} (genesis block {block_hash})")
     click.echo(f"  node key     keys/{key_name}.json ({key_note})")
     click.echo(f"  address      {summary['address']}")
     click.echo(f"  peer id      {summary['peer_id']}")

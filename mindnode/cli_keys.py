@@ -77,10 +77,17 @@ def keys_new(name: str, datadir: Path | None, password_file: Path | None, as_jso
 def keys_list(datadir: Path | None, as_json: bool) -> None:
     """List stored keys (no password needed)."""
     store = _store(datadir)
-    entries = store.entries()
+    entries, broken = [], []
+    for name in store.names():      # one damaged file must not hide the others
+        try:
+            entries.append(store.info(name))
+        except KeystoreError as exc:
+            broken.append({"name": name, "error": str(exc)})
     if as_json:
-        print_json({"keys": [_info_json(i) for i in entries]})
+        print_json({"keys": [_info_json(i) for i in entries], "unreadable": broken})
         return
+    for item in broken:
+        click.echo(f"warning: skipping unreadable key file: {item['error']}", err=True)
     if not entries:
         click.echo(f"no keys in {store.directory} (create one with `mindnode keys new`)")
         return

@@ -91,7 +91,8 @@ class Config:
     """The settings in ``config.toml``. Unknown tables/keys are preserved in `tables`."""
 
     chain_id: str
-    genesis_hash: str                                   # hex of ledger.genesis_file.genesis_hash
+    genesis_hash: str                                   # hex of ledger.genesis_file.genesis_hash (the file)
+    genesis_block: str = ""                             # hex hash of block 0 (ledger.store.Store.genesis_hash)
     node_key: str = "node"
     p2p_listen: list[str] = field(default_factory=lambda: [f"/ip4/0.0.0.0/tcp/{DEFAULT_P2P_PORT}"])
     bootnodes: list[str] = field(default_factory=list)
@@ -101,7 +102,8 @@ class Config:
 
     def to_tables(self) -> dict[str, dict[str, Any]]:
         tables = {k: dict(v) for k, v in self.tables.items()}
-        tables.setdefault("chain", {}).update(id=self.chain_id, genesis_hash=self.genesis_hash)
+        tables.setdefault("chain", {}).update(id=self.chain_id, genesis_hash=self.genesis_hash,
+                                              genesis_block=self.genesis_block)
         tables.setdefault("node", {}).update(key=self.node_key)
         tables.setdefault("p2p", {}).update(listen=list(self.p2p_listen), bootnodes=list(self.bootnodes))
         tables.setdefault("api", {}).update(host=self.api_host, port=self.api_port)
@@ -130,10 +132,11 @@ class Config:
             raise ConfigError(f"{where}: api.port {port} is out of range")
         host = get("api", "host", str, "127.0.0.1")
         cfg = cls(chain_id=get("chain", "id", str), genesis_hash=get("chain", "genesis_hash", str),
+                  genesis_block=get("chain", "genesis_block", str, ""),
                   node_key=get("node", "key", str, "node"),
                   p2p_listen=get("p2p", "listen", list, [f"/ip4/0.0.0.0/tcp/{DEFAULT_P2P_PORT}"]),
                   bootnodes=get("p2p", "bootnodes", list, []), api_host=host, api_port=port)
-        known = {"chain": {"id", "genesis_hash"}, "node": {"key"}, "p2p": {"listen", "bootnodes"},
+        known = {"chain": {"id", "genesis_hash", "genesis_block"}, "node": {"key"}, "p2p": {"listen", "bootnodes"},
                  "api": {"host", "port"}}
         for name, section in tables.items():
             rest = {k: v for k, v in section.items() if k not in known.get(name, set())} \
