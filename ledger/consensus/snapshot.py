@@ -159,7 +159,9 @@ class Snapshot(Record):
         raise AssertionError("unreachable: address is in the set")
 
     def seal_delay_ms(self, address: bytes, params: Params) -> int:
-        """Extra wait beyond the block time before `address` may seal the next block."""
+        """Extra wait beyond the block time before `address` may seal the next block (ValueError if it may not)."""
+        if not self.can_seal(address):
+            raise ValueError("seal_delay_ms is defined for validators allowed to seal the next block only")
         if self.next.in_turn(self.height + 1, address):
             return 0
         rank = self.out_of_turn_rank(address)
