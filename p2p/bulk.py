@@ -57,7 +57,7 @@ from p2p.errors import (
     ProtocolViolation,
     TruncatedFrame,
 )
-from p2p.framing import STREAM_ERRORS, StreamReader, close_stream, write_all
+from p2p.framing import StreamReader, close_stream, write_all
 from p2p.identity import parse_peer_id
 
 log = logging.getLogger("mindnode.p2p")
