@@ -135,7 +135,9 @@ class Devnet:
         env = {**os.environ, **self.env, **node.env}
         env.setdefault("MINDNODE_LOG_LEVEL", "info")
         log = open(node.log_path, "ab")  # noqa: SIM115 - owned by the child process from here
-        node.proc = subprocess.Popen(self.command(node), stdout=log, stderr=subprocess.STDOUT, env=env,
+        # run from the directory holding this package, so the child imports the same code as we do
+        root = Path(__file__).resolve().parents[2]
+        node.proc = subprocess.Popen(self.command(node), stdout=log, stderr=subprocess.STDOUT, env=env, cwd=root,
                                      stdin=subprocess.DEVNULL, start_new_session=True)
         log.close()
 
@@ -144,11 +146,14 @@ class Devnet:
         for n in self.nodes:
             self.start_node(n)
 
-    def stop_node(self, node: NodeProc, *, kill: bool = False, grace: float = 10.0) -> int | None:
+    def stop_node(self, node: NodeProc, *, kill: bool = False, grace: float = 10.0,
+                  signalled: bool = False) -> int | None:
+        """Stop one node (SIGTERM, or SIGKILL with `kill`); SIGKILL after `grace` seconds."""
         if node.proc is None:
             return None
         if node.proc.poll() is None:
-            node.proc.send_signal(signal.SIGKILL if kill else signal.SIGTERM)
+            if not signalled:
+                node.proc.send_signal(signal.SIGKILL if kill else signal.SIGTERM)
             try:
                 node.proc.wait(timeout=grace)
             except subprocess.TimeoutExpired:
@@ -160,7 +165,7 @@ class Devnet:
         for n in self.nodes:  # signal all first, then wait: they stop in parallel
             if n.running():
                 n.proc.send_signal(signal.SIGTERM)
-        return {n.index: self.stop_node(n) for n in self.nodes}
+        return {n.index: self.stop_node(n, signalled=True) for n in self.nodes}
 
     # ------------------------------------------------------------------------------ waiting
     def wait_up(self, timeout: float = 60.0, nodes: list[NodeProc] | None = None) -> list[dict[str, Any]]:

@@ -1,0 +1,111 @@
+"""End to end: three real validator processes seal, gossip, sync and finalize blocks.
+
+The tests share one devnet (module fixture) and run in file order: each leaves all nodes running.
+"""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import sys
+
+import pytest
+
+from ledger.keys import address_to_text, devnet_key
+from mindnode.node.rpc_client import RpcClient
+
+from .conftest import free_ports, status, wait_for
+
+pytestmark = [pytest.mark.e2e, pytest.mark.slow, pytest.mark.timeout(180)]
+
+
+def heads(net):
+    return [status(n) for n in net.nodes if n.running()]
+
+
+def test_blocks_produced_and_finalized_on_all_three(devnet3):
+    wait_for("finalized height >= 2 on all three nodes",
+             lambda: all(s["finalized_height"] >= 2 for s in heads(devnet3)))
+    sts = heads(devnet3)
+    assert {s["peers"] for s in sts} == {2}
+    # The same block is finalized at the same height everywhere (no two finalized forks).
+    h = min(s["finalized_height"] for s in sts)
+    hashes = set()
+    for n in devnet3.nodes:
+        with RpcClient(n.rpc) as c:
+            b = c.block(h)
+            assert b["finalized"] is True
+            hashes.add(b["hash"])
+    assert len(hashes) == 1
+    # Every validator sealed some block: turns rotate.
+    with RpcClient(devnet3.nodes[0].rpc) as c:
+        top = c.status()["height"]
+        proposers = {c.block(i)["proposer"] for i in range(1, top + 1)}
+    assert len(proposers) == 3
+    # status carries dialable multiaddrs ending in the peer id
+    for s, n in zip(sts, devnet3.nodes, strict=True):
+        assert s["peer_id"] == n.peer_id
+        assert all(a.endswith(f"/p2p/{n.peer_id}") for a in s["listen_addrs"])
+
+
+def test_cli_transfer_visible_on_every_node(devnet3):
+    to = address_to_text(devnet_key(7).address)
+    before = [int(RpcClient(n.rpc).account(to)["balance"]) for n in devnet3.nodes]
+    out = subprocess.run(
+        [sys.executable, "-m", "mindnode", "tx", "transfer", to, "2.5", "--datadir", str(devnet3.nodes[0].datadir),
+         "--rpc", devnet3.nodes[1].rpc, "--wait", "--json"],
+        capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    res = json.loads(out.stdout)
+    assert res["status"] == "included" and res["tx"]["kind"] == "transfer"
+    for n, b0 in zip(devnet3.nodes, before, strict=True):
+        wait_for(f"the transfer on node {n.index}",
+                 lambda n=n, b0=b0: int(RpcClient(n.rpc).account(to)["balance"]) == b0 + 25 * 10**17)
+        assert RpcClient(n.rpc).tx(res["hash"])["height"] == res["height"]
+    # A replay of the same signed transaction is refused with a one-line error.
+    bad = subprocess.run([sys.executable, "-m", "mindnode", "account", "mnnot-an-address", "--rpc",
+                          devnet3.nodes[0].rpc], capture_output=True, text=True, timeout=30)
+    assert bad.returncode != 0 and bad.stderr.count("\n") == 1 and "error:" in bad.stderr
+
+
+def test_stopped_validator_then_restart_catches_up(devnet3):
+    victim = devnet3.nodes[2]
+    assert devnet3.stop_node(victim) == 0  # SIGTERM: clean exit
+    assert '"event": "stopped"' in victim.log_path.read_text()
+    live = devnet3.nodes[:2]
+    s0 = status(live[0])
+    wait_for("blocks and finality to continue with one validator stopped",
+             lambda: all(s["height"] >= s0["height"] + 4 and s["finalized_height"] > s0["finalized_height"]
+                         for s in (status(n) for n in live)), timeout=60)
+    devnet3.start_node(victim)
+    devnet3.wait_up(nodes=[victim])
+    target = status(live[0])["height"]
+    wait_for("the restarted validator to catch up", lambda: status(victim)["height"] >= target, timeout=60)
+    h = target
+    assert RpcClient(victim.rpc).block(h)["hash"] == RpcClient(live[0].rpc).block(h)["hash"]
+
+
+def test_late_joiner_with_empty_datadir_syncs_to_head(devnet3):
+    p2p, rpc = free_ports(2)
+    node = devnet3.add_node(3, p2p, rpc, validator=False)
+    devnet3.start_node(node)
+    devnet3.wait_up(nodes=[node])
+    target = status(devnet3.nodes[0])["height"]
+    wait_for("the new node to sync to the head", lambda: status(node)["height"] >= target, timeout=60)
+    assert RpcClient(node.rpc).block(target)["hash"] == RpcClient(devnet3.nodes[0].rpc).block(target)["hash"]
+    assert status(node)["validator"] is False
+
+
+def test_sigkilled_node_restarts_with_intact_database(devnet3):
+    victim = devnet3.nodes[1]
+    before = status(victim)["height"]
+    victim.proc.send_signal(signal.SIGKILL)
+    victim.proc.wait(timeout=10)
+    devnet3.start_node(victim)
+    devnet3.wait_up(nodes=[victim])
+    s = status(victim)
+    assert s["height"] >= before - 1  # at most the block being written is lost, never the database
+    target = status(devnet3.nodes[0])["height"]
+    wait_for("the killed node to follow the chain again", lambda: status(victim)["height"] >= target, timeout=60)
+    assert RpcClient(victim.rpc).block(target)["hash"] == RpcClient(devnet3.nodes[0].rpc).block(target)["hash"]
