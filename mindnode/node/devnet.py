@@ -31,7 +31,7 @@ from ledger.keys import devnet_key, peer_id_from_address
 from mindnode.node.errors import NodeError
 
 #: Seconds between init and the genesis time of a fresh devnet: time for processes to start.
-GENESIS_LEAD_S = 3
+GENESIS_LEAD_S = 1
 
 
 @dataclass

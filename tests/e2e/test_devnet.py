@@ -63,7 +63,7 @@ def test_cli_transfer_visible_on_every_node(devnet3):
         wait_for(f"the transfer on node {n.index}",
                  lambda n=n, b0=b0: int(RpcClient(n.rpc).account(to)["balance"]) == b0 + 25 * 10**17)
         assert RpcClient(n.rpc).tx(res["hash"])["height"] == res["height"]
-    # A replay of the same signed transaction is refused with a one-line error.
+    # A CLI error is one line on stderr and a non-zero exit status.
     bad = subprocess.run([sys.executable, "-m", "mindnode", "account", "mnnot-an-address", "--rpc",
                           devnet3.nodes[0].rpc], capture_output=True, text=True, timeout=30)
     assert bad.returncode != 0 and bad.stderr.count("\n") == 1 and "error:" in bad.stderr
