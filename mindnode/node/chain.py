@@ -51,7 +51,7 @@ from ledger.consensus import (
     verify_header,
 )
 from ledger.consensus.validators import epoch_of
-from ledger.errors import InvalidBlock, StoreError
+from ledger.errors import InvalidBlock, InvalidTransaction, StoreError
 from ledger.genesis import Genesis
 from ledger.keys import PrivateKey, address_to_text
 from ledger.store import NotOnHead, Store, UnknownParent, build_block
@@ -236,13 +236,13 @@ class Chain:
         """Ledger rules a mempool can check now: chain id, size/body/signature, and that the
         sender can pay the fee (execution re-checks everything in the block)."""
         if tx.chain_id != self.chain_id:
-            raise InvalidBlock(f"transaction is for chain {tx.chain_id!r}, this is {self.chain_id!r}")
+            raise InvalidTransaction(f"transaction is for chain {tx.chain_id!r}, this is {self.chain_id!r}")
         check_stateless(tx, self.params)
         acc = self.store.account(tx.sender)
         need = tx.fee + getattr(tx.body, "amount", 0) + getattr(tx.body, "stake", 0) \
             if tx.kind in ("transfer", "stake", "register_validator") else tx.fee
         if acc.balance < need:
-            raise InvalidBlock(f"balance {acc.balance} of {address_to_text(tx.sender)} does not cover "
+            raise InvalidTransaction(f"balance {acc.balance} of {address_to_text(tx.sender)} does not cover "
                                f"{need} (amount + fee)")
 
     def find_tx(self, tx_hash: bytes) -> dict[str, Any] | None:

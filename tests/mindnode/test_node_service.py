@@ -1,0 +1,137 @@
+"""The node service in-process: a real one-validator chain (LevelDB, libp2p host, hypercorn on trio),
+driven through its HTTP API -- submit, mempool rules, lookups, bounds and errors."""
+
+from __future__ import annotations
+
+import json
+import socket
+
+import httpx
+import pytest
+import trio
+
+from ledger.genesis_file import parse_genesis_bytes, read_genesis_bytes
+from ledger.keys import address_to_text, devnet_key
+from ledger.registry import body_class
+from ledger.tx import sign_tx
+from mindnode.node.chain import Chain
+from mindnode.node.service import NodeOptions, NodeService
+
+pytestmark = [pytest.mark.timeout(60)]
+
+
+def _port() -> int:
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
+def one_validator_genesis(block_time_ms: int = 300):
+    doc = json.loads(read_genesis_bytes("devnet"))
+    doc["validators"] = doc["validators"][:1]
+    doc.pop("total_supply", None)
+    doc["bootnodes"] = []
+    doc["params"]["block_time_ms"] = block_time_ms
+    import time
+
+    doc["timestamp"] = int(time.time())
+    return parse_genesis_bytes(json.dumps(doc).encode())
+
+
+@pytest.fixture
+async def node(tmp_path, nursery):
+    genesis = one_validator_genesis()
+    chain = Chain.open(str(tmp_path / "chain"), genesis)
+    opts = NodeOptions(datadir=str(tmp_path), validator=True, listen=["/ip4/127.0.0.1/tcp/0"], bootnodes=[],
+                       rpc_host="127.0.0.1", rpc_port=_port())
+    svc = NodeService(chain, devnet_key(0), opts)
+    await nursery.start(svc.run)
+    yield svc
+    nursery.cancel_scope.cancel()
+
+
+def transfer(sender: int, to: int, amount: int, nonce: int, fee: int = 0, chain_id: str = "mindnode-devnet-1"):
+    body = body_class("transfer")(to=devnet_key(to).address, amount=amount)
+    return sign_tx(devnet_key(sender), chain_id, nonce, fee, body)
+
+
+async def wait_included(c: httpx.AsyncClient, tx_hash: str) -> dict:
+    with trio.fail_after(15):
+        while True:
+            r = await c.get(f"/txs/{tx_hash}")
+            if r.status_code == 200 and r.json()["status"] == "included":
+                return r.json()
+            await trio.sleep(0.05)
+
+
+async def test_submit_lookup_and_views(node):
+    async with httpx.AsyncClient(base_url=node.rpc_url) as c:
+        st = (await c.get("/status")).json()
+        assert st["chain_id"] == "mindnode-devnet-1" and st["validator"] is True
+        assert st["listen_addrs"][0].endswith("/p2p/" + st["peer_id"])
+        tx = transfer(3, 4, 10**18, nonce=0)
+        r = await c.post("/txs", content=tx.encode(), headers={"content-type": "application/msgpack"})
+        assert r.status_code == 200, r.text
+        info = await wait_included(c, tx.hash.hex())
+        block = (await c.get(f"/blocks/{info['block_hash']}")).json()
+        assert [t["hash"] for t in block["txs"]] == [tx.hash.hex()]
+        assert (await c.get(f"/blocks/{info['height']}")).json()["hash"] == info["block_hash"]
+        acct = (await c.get(f"/accounts/{address_to_text(devnet_key(3).address)}")).json()
+        assert acct["nonce"] == 1
+        # hex text and JSON bodies are accepted too
+        tx2 = transfer(3, 4, 1, nonce=1)
+        r = await c.post("/txs", content=tx2.encode().hex(), headers={"content-type": "text/plain"})
+        assert r.status_code == 200, r.text
+        tx3 = transfer(3, 4, 1, nonce=2)
+        r = await c.post("/txs", json={"tx": "0x" + tx3.encode().hex()})
+        assert r.status_code == 200, r.text
+        await wait_included(c, tx3.hash.hex())
+        vals = (await c.get("/validators")).json()
+        assert vals["active"] == [address_to_text(devnet_key(0).address)]
+        metrics = (await c.get("/metrics")).text
+        assert "mindnode_chain_height" in metrics and "mindnode_block_import_seconds_bucket" in metrics
+        assert (await c.get("/openapi.json")).json()["info"]["title"] == "mindnode"
+        assert (await c.post("/debug/deny")).status_code in (404, 405)  # test routes are off
+
+
+async def test_mempool_rules_through_the_api(node):
+    async with httpx.AsyncClient(base_url=node.rpc_url) as c:
+        # a replay of an included transaction
+        tx = transfer(5, 4, 10**18, nonce=0)
+        await c.post("/txs", content=tx.encode(), headers={"content-type": "application/msgpack"})
+        await wait_included(c, tx.hash.hex())
+        r = await c.post("/txs", content=tx.encode(), headers={"content-type": "application/msgpack"})
+        assert r.status_code == 422 and "already used" in r.json()["message"]
+        # a gap keeps a tx pending: replacement needs a strictly higher fee
+        low = transfer(5, 4, 1, nonce=2, fee=10)
+        assert (await c.post("/txs", content=low.encode().hex())).status_code == 200
+        same = transfer(5, 4, 2, nonce=2, fee=10)
+        r = await c.post("/txs", content=same.encode().hex())
+        assert r.status_code == 422 and "higher fee" in r.json()["message"]
+        high = transfer(5, 4, 2, nonce=2, fee=11)
+        assert (await c.post("/txs", content=high.encode().hex())).status_code == 200
+        assert (await c.get(f"/txs/{low.hash.hex()}")).status_code == 404
+        assert (await c.get(f"/txs/{high.hash.hex()}")).json()["status"] == "pending"
+        # wrong chain, bad signature, unaffordable, malformed, oversized
+        wrong_chain = transfer(6, 4, 1, nonce=0, chain_id="other-chain")
+        r = await c.post("/txs", content=wrong_chain.encode().hex())
+        assert r.status_code == 422 and "chain" in r.json()["message"]
+        raw = bytearray(transfer(6, 4, 1, nonce=0).encode())
+        raw[-5] ^= 0xFF  # inside the signature (the last field)
+        r = await c.post("/txs", content=bytes(raw), headers={"content-type": "application/msgpack"})
+        assert r.status_code == 422 and "signature" in r.json()["message"]
+        rich = transfer(6, 4, 10**30, nonce=0)
+        r = await c.post("/txs", content=rich.encode().hex())
+        assert r.status_code == 422 and "balance" in r.json()["message"]
+        r = await c.post("/txs", content=b"\x92\x01", headers={"content-type": "application/msgpack"})
+        assert r.status_code == 422
+        r = await c.post("/txs", content=b"nothex")
+        assert r.status_code == 400
+        r = await c.post("/txs", content=b"00" * 200_000)
+        assert r.status_code == 413
+        assert (await c.get("/blocks/999999")).status_code == 404
+        assert (await c.get("/blocks/zz")).status_code == 400
+        assert (await c.get("/accounts/mn00")).status_code == 400
+        assert (await c.get("/txs/" + "00" * 32)).status_code == 404
