@@ -400,7 +400,7 @@ def build_block(store: Store, proposer_key: PrivateKey, txs: Iterable[Transactio
     ctx = BlockContext.for_state(state, parent.height + 1, timestamp_ms, proposer_key.address)
     begin_block(state, ctx)
     included: list[Transaction] = []
-    size, budget = 0, params.max_block_bytes - 64 * 1024  # room for the header
+    size, budget = 0, params.max_block_bytes - len(extra) - 1024  # room for the header and framing
     for tx in txs:
         if len(included) >= params.max_block_txs:
             break

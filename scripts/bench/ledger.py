@@ -86,7 +86,7 @@ def main() -> None:
         builder = Store.create(Path(d) / "build", genesis, sync=False)
         blocks: list[bytes] = []
         k = 0
-        for b in range(args.blocks):
+        for _ in range(args.blocks):
             txs = []
             for _ in range(args.txs):
                 i, j = k % len(keys), (k * 7 + 1) % len(keys)

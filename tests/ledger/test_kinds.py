@@ -7,7 +7,7 @@ from conftest import ALICE, BOB, CHAIN, PARAMS, T0, V0, V1, VESTER, next_block
 from ledger.errors import InvalidTransaction
 from ledger.genesis import NMT
 from ledger.registry import KINDS
-from ledger.state import FLEXIBLE, LONG_TERM
+from ledger.state import LONG_TERM
 from ledger.tx import sign_tx
 from ledger.txkinds.claim_vested import ClaimVested
 from ledger.txkinds.register_validator import RegisterValidator
