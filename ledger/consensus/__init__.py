@@ -51,6 +51,7 @@ from .validators import (
 )
 from .vote_pool import AddResult, VotePool
 from .votes import (
+    MAX_VOTE_BYTES,
     Attestation,
     Checkpoint,
     Vote,
@@ -63,7 +64,7 @@ from .votes import (
 )
 
 __all__ = [
-    "DIFF_IN_TURN", "DIFF_NO_TURN", "DOUBLE_SEAL", "DOUBLE_VOTE", "DOUBLE_VOTE_OFFENSE", "JAIL", "NONE",
+    "MAX_VOTE_BYTES", "DIFF_IN_TURN", "DIFF_NO_TURN", "DOUBLE_SEAL", "DOUBLE_VOTE", "DOUBLE_VOTE_OFFENSE", "JAIL", "NONE",
     "SURROUND_VOTE", "WITHHOLD",
     "AddResult", "Attestation", "BlockTree", "Candidate", "Checkpoint", "ConsensusConfig",
     "DoubleSealEvidence", "DoubleSealWatch", "DoubleVoteEvidence", "Evidence", "FutureHeader",

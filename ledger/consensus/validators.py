@@ -26,8 +26,9 @@ from ledger.codec import Bytes, ListOf, Record, record
 from ledger.errors import DecodeError
 from ledger.keys import ADDRESS_LEN
 
-#: Hard cap on a set's size (bounds attestation bitsets and decoded lists); Params.max_validators is far below.
-MAX_SET_SIZE = 256
+#: Hard cap on a set's size (bounds attestation bitsets and decoded lists, so a full attestation fits the
+#: 16 KiB header `extra`); Params.max_validators (21) is far below.
+MAX_SET_SIZE = 128
 
 
 @record

@@ -23,6 +23,8 @@ from .errors import InvalidAttestation, InvalidVote
 from .validators import MAX_SET_SIZE, ValidatorSet
 
 VOTE_TAG = b"mindnode/vote"
+#: Upper bound of one encoded `Vote` (gossip validators decode with ``Vote.decode(data, max_size=MAX_VOTE_BYTES)``).
+MAX_VOTE_BYTES = 512
 #: Upper bound of an encoded attestation (what `decode_extra` accepts).
 MAX_EXTRA_BYTES = 512 + MAX_SET_SIZE * (SIGNATURE_LEN + 2)
 

@@ -8,6 +8,8 @@ import dataclasses
 
 import pytest
 from consensus_sim import ADDR, CHAIN, KEYS, Chain, SimNet, attest, config, genesis, make_header, vset
+from hypothesis import event, given, settings
+from hypothesis import strategies as st
 
 from ledger.consensus import (
     DOUBLE_VOTE,
@@ -330,3 +332,49 @@ def test_votes_from_another_genesis_are_rejected():
     other = Vote.sign(KEYS[0], VoteData(chain_id="other", source=root.checkpoint, target=cp(1)))
     with pytest.raises(InvalidVote):
         VotePool(CFG).add(other, root.current, 0)
+
+
+# ----- accountable safety, checked on random trees ----------------------------------------------------
+
+@settings(max_examples=120, deadline=None)
+@given(st.data())
+def test_conflicting_finality_implies_a_third_slashable(data):
+    """P2 of CONSENSUS.md, executed: grow random forks over 4 validators where every header may carry an
+    attestation signed by a random quorum (3 or 4 of 4). Whenever two blocks' finalized checkpoints
+    conflict, at least ceil(4/3) = 2 validators signed a slashable pair among all attestations."""
+    n = 4
+    c = Chain(CFG, n)
+    names = ["G"]
+    signed: dict[int, list[VoteData]] = {i: [] for i in range(n)}
+    for i in range(data.draw(st.integers(4, 30), label="blocks")):
+        parent = data.draw(st.sampled_from(names), label="parent")
+        ps = c.snaps[parent]
+        eligible = [k for k in range(n) if ps.can_seal(ADDR[k])]
+        signer = data.draw(st.sampled_from(eligible), label="signer")
+        voters = None
+        if ps.height > 0 and data.draw(st.integers(0, 3), label="attest") > 0:
+            voters = data.draw(st.sampled_from([[0, 1, 2], [0, 1, 3], [0, 2, 3], [1, 2, 3], [0, 1, 2, 3]]))
+            for v in voters:
+                signed[v].append(VoteData(chain_id=CHAIN, source=ps.justified, target=ps.checkpoint))
+        c.add(f"n{i}", parent, signer, voters, salt=f"n{i}".encode())
+        names.append(f"n{i}")
+
+    def conflicting(a: Checkpoint, b: Checkpoint) -> bool:
+        lo, hi = sorted((a, b), key=lambda x: x.height)
+        return c.tree.ancestor_at(hi.hash, lo.height) != lo.hash
+
+    finals = {c.snaps[x].finalized for x in names}
+    if any(conflicting(a, b) for a in finals for b in finals):
+        event("conflicting finality reached")
+        slashable = {v for v, votes in signed.items()
+                     if any(votes_conflict(a, b) for a in votes for b in votes)}
+        assert len(slashable) >= 2
+
+
+def test_a_vote_fits_the_gossip_bound():
+    from ledger.consensus import MAX_VOTE_BYTES
+    from ledger.errors import DecodeError
+    v = Vote.sign(KEYS[0], vd(10**12, 10**12 + 1, chain="c" * 64))
+    assert Vote.decode(v.encode(), max_size=MAX_VOTE_BYTES) == v
+    with pytest.raises(DecodeError):
+        Vote.decode(v.encode() + b"\x00", max_size=MAX_VOTE_BYTES)
