@@ -293,7 +293,11 @@ class Keystore:
     def find(self, name_or_address: str) -> KeyInfo:
         """A key by name, or by its ``mn...`` address."""
         if name_or_address.startswith("mn") and len(name_or_address) == 74:
-            for info in self.entries():
+            for name in self.names():
+                try:
+                    info = self.info(name)
+                except KeystoreError:
+                    continue  # a damaged file elsewhere must not hide the key asked for
                 if info.address_text == name_or_address:
                     return info
             raise KeystoreError(f"no key with address {name_or_address} in {self.directory}")

@@ -129,3 +129,38 @@ def test_config_round_trip_and_load_key(tmp_path):
     dd.config_path.write_text("[chain\n")
     with pytest.raises(ConfigError, match="not valid TOML"):
         load_config(dd)
+
+
+@pytest.mark.timeout(60)
+def test_sigkill_mid_write_leaves_only_whole_key_files(tmp_path):
+    """Kill a process that is writing key files as fast as it can: every key file left behind is
+    complete and readable (temp files may remain, but never under a key's name)."""
+    import signal
+    import subprocess
+    import sys
+    import time
+    from pathlib import Path
+
+    repo = Path(__file__).resolve().parents[2]
+    code = ("import sys\n"
+            "from ledger.keys import PrivateKey\n"
+            "from mindnode.keystore import Keystore\n"
+            "s = Keystore(sys.argv[1])\n"
+            "i = 0\n"
+            "while True:\n"
+            "    s.add(f'k{i}', PrivateKey.generate(), 'pw', scrypt_n=16)\n"
+            "    i += 1\n"
+            "    if i == 20: print('go', flush=True)\n")
+    proc = subprocess.Popen([sys.executable, "-c", code, str(tmp_path / "keys")], cwd=repo,
+                            stdout=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout.readline().strip() == "go"
+        time.sleep(0.05)
+    finally:
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(timeout=30)
+    store = Keystore(tmp_path / "keys")
+    names = store.names()
+    assert len(names) >= 20
+    for name in names:
+        assert store.load(name, "pw").address == store.info(name).address
