@@ -32,23 +32,27 @@ import plyvel
 
 from ledger.block import Block, Header
 from ledger.consensus import (
-    Candidate,
     Checkpoint,
     ConsensusConfig,
     DoubleSealWatch,
     FutureHeader,
-    HeaderView,
     Snapshot,
     ValidatorSet,
     Vote,
     VoteGuard,
     VotePool,
+    advance_finalized,
     decide_vote,
     decode_extra,
     encode_extra,
     head_key,
-    select_validators,
     verify_header,
+)
+from ledger.consensus.header_bridge import (
+    genesis_snapshot,
+    header_view,
+    snapshot_after,
+    store_consensus_check,
 )
 from ledger.consensus.validators import epoch_of
 from ledger.errors import InvalidBlock, InvalidTransaction, StoreError
@@ -62,6 +66,7 @@ log = logging.getLogger("mindnode.node")
 _SNAP = b"s"
 _GUARD = b"mguard"
 _SEALED = b"msealed"
+_FINAL = b"mfinalized"
 
 
 def now_ms() -> int:
@@ -78,11 +83,6 @@ class BlockInfo:
     difficulty: int
 
 
-def header_view(h: Header) -> HeaderView:
-    return HeaderView(height=h.height, hash=h.hash, parent_hash=h.parent_hash, proposer=h.proposer,
-                      difficulty=h.difficulty, timestamp_ms=h.timestamp, attestation=decode_extra(h.extra))
-
-
 class Chain:
     def __init__(self, store: Store, genesis: Genesis, side_db: plyvel.DB):
         self.store = store
@@ -97,8 +97,12 @@ class Chain:
         self.evidence: list[Any] = []
         self._snaps: dict[bytes, Snapshot] = {}
         self._verifying_now = True
-        store.consensus_check = self._consensus_check
+        store.consensus_check = store_consensus_check(
+            self.cfg, self._load_snap, lambda: now_ms() if self._verifying_now else None)
         self._ensure_head_snapshot()
+        raw = side_db.get(_FINAL)
+        self._finalized = Checkpoint.decode(raw) if raw is not None else self.snapshot().finalized
+        self._advance_finality()
 
     # ------------------------------------------------------------------------------- opening
     @classmethod
@@ -117,19 +121,12 @@ class Chain:
         if not self._db.closed:
             self._db.close()
 
-    def _validators_after(self, header: Header, previous: ValidatorSet | None) -> ValidatorSet:
-        """The validator set selected from the head state (which must be the state after `header`)."""
-        state = self.store.state()
-        cands = [Candidate(a, s) for a, s in state.validator_set(header.timestamp)]
-        return select_validators(cands, self.params.max_validators, header.timestamp, previous)
-
     def _ensure_head_snapshot(self) -> None:
         head = self.store.head
         if self._load_snap(head.hash) is not None:
             return
         if head.height == 0:
-            vs = self._validators_after(head, None)
-            self._save_snap(Snapshot.genesis(header_view(head), vs))
+            self._save_snap(genesis_snapshot(head, self.store.state()))
             return
         parent_snap = self._load_snap(head.parent_hash)
         if parent_snap is None:
@@ -140,10 +137,15 @@ class Chain:
 
     def _next_snapshot(self, parent_snap: Snapshot, header: Header) -> Snapshot:
         """Snapshot after `header`, which must be the store's head (state after it is the head state)."""
-        p = self.params
-        boundary = epoch_of(header.height + 1, p.epoch_length) != epoch_of(header.height, p.epoch_length)
-        nxt = self._validators_after(header, parent_snap.next) if boundary else None
-        return parent_snap.apply(header_view(header), p, nxt)
+        return snapshot_after(self.cfg, parent_snap, header, self.store.state())
+
+    def _advance_finality(self) -> None:
+        """The node's finalized block only moves forward (fork_choice.advance_finalized); persisted,
+        because a later head may sit on a branch without the attestation that finalized it."""
+        new = advance_finalized(self._finalized, self.snapshot())
+        if new != self._finalized or self._db.get(_FINAL) is None:
+            self._finalized = new
+            self._db.put(_FINAL, new.encode(), sync=True)
 
     def _save_snap(self, snap: Snapshot) -> None:
         self._snaps[snap.hash] = snap
@@ -174,15 +176,15 @@ class Chain:
 
     @property
     def finalized(self) -> Checkpoint:
-        return self.snapshot().finalized
+        return self._finalized
 
     @property
     def finalized_height(self) -> int:
-        return self.snapshot().finalized.height
+        return self._finalized.height
 
     @property
     def finalized_hash(self) -> bytes:
-        return self.snapshot().finalized.hash
+        return self._finalized.hash
 
     @property
     def total_difficulty(self) -> int:
@@ -252,14 +254,7 @@ class Chain:
         tx, block_hash, height, index = found
         return {"block_hash": block_hash.hex(), "height": height, "index": index, "tx": self.tx_json(tx)}
 
-    # ------------------------------------------------------------------------------ consensus hook
-    def _consensus_check(self, parent: Header, header: Header, state) -> None:
-        snap = self._load_snap(parent.hash)
-        if snap is None:
-            raise InvalidBlock(f"no consensus snapshot for the parent of block {header.height}")
-        verify_header(self.cfg, snap, header_view(parent), header_view(header),
-                      now_ms() if self._verifying_now else None)
-
+    # ------------------------------------------------------------------------------ gossip checks
     def check_header(self, block: Block) -> None:
         """Cheap gossip-time checks: chain id, seal, and (when the parent's snapshot is known) the
         full consensus header rules. Raises InvalidBlock."""
@@ -299,6 +294,7 @@ class Chain:
         except NotOnHead:
             return self._consider_branch([block])
         self._save_snap(self._next_snapshot(self.snapshot(header.parent_hash), header))
+        self._advance_finality()
         self.votes.prune(header.height - self.params.vote_window)
         return True
 
@@ -370,8 +366,7 @@ class Chain:
             raise
         finally:
             self._verifying_now = True
-        if self.snapshot().finalized.height < fin.height:  # cannot happen by the rules; be loud
-            log.error("reorg lowered finality from %d to %d", fin.height, self.snapshot().finalized.height)
+        self._advance_finality()
         log.info("reorganised: %d blocks replaced from height %d, new head %d %s", len(old),
                  fork_parent.height + 1, tip.height, tip.hash.hex()[:12])
         return True

@@ -91,7 +91,7 @@ def devnet3(tmp_path_factory):
     d = tmp_path_factory.mktemp("devnet")
     genesis = write_test_genesis(d / "genesis-test.json")
     net = Devnet(d / "nodes", 3, genesis_source=str(genesis), base_p2p_port=consecutive_free_ports(3),
-                 base_rpc_port=consecutive_free_ports(3))
+                 base_rpc_port=consecutive_free_ports(3), env={"MINDNODE_TEST_FAULTS": "debug-api"})
     net.init(fresh=True, genesis_time=int(time.time()) + 2)
     net.start()
     try:

@@ -109,3 +109,38 @@ def test_sigkilled_node_restarts_with_intact_database(devnet3):
     target = status(devnet3.nodes[0])["height"]
     wait_for("the killed node to follow the chain again", lambda: status(victim)["height"] >= target, timeout=60)
     assert RpcClient(victim.rpc).block(target)["hash"] == RpcClient(devnet3.nodes[0].rpc).block(target)["hash"]
+
+
+def _cut(a, b) -> None:
+    RpcClient(a.rpc).debug("deny", b.peer_id)
+    RpcClient(b.rpc).debug("deny", a.peer_id)
+
+
+def _heal(a, b) -> None:
+    RpcClient(a.rpc).debug("allow", b.peer_id)
+    RpcClient(b.rpc).debug("allow", a.peer_id)
+
+
+def test_partition_minority_does_not_finalize_and_heals(devnet3):
+    minority = devnet3.nodes[2]
+    majority = [n for n in devnet3.nodes if n is not minority]
+    for b in majority:
+        _cut(minority, b)
+    wait_for("the minority to lose its peers", lambda: status(minority)["peers"] == 0, timeout=20)
+    fin_before = status(minority)["finalized_height"]
+    fin_hash = RpcClient(minority.rpc).block(fin_before)["hash"]
+    m0 = status(majority[0])
+    wait_for("the majority to keep finalizing",
+             lambda: status(majority[0])["finalized_height"] >= m0["finalized_height"] + 3, timeout=60)
+    assert status(minority)["finalized_height"] == fin_before  # a lone validator of 3 finalizes nothing
+    for b in majority:
+        _heal(minority, b)
+    target = status(majority[0])["height"]
+    wait_for("all nodes to converge after healing",
+             lambda: status(minority)["height"] >= target
+             and RpcClient(minority.rpc).block(target)["hash"] == RpcClient(majority[0].rpc).block(target)["hash"],
+             timeout=60)
+    for n in devnet3.nodes:  # nothing finalized before the cut was reverted anywhere
+        assert RpcClient(n.rpc).block(fin_before)["hash"] == fin_hash
+    wait_for("finality to move on the healed node",
+             lambda: status(minority)["finalized_height"] > fin_before, timeout=30)
