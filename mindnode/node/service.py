@@ -66,6 +66,8 @@ class NodeService:
         self._sync_wakeup = trio.Event()
         self._head_changed = trio.Event()
         self._peer_heads: dict[str, int] = {}
+        self._may_seal = trio.Event()
+        self._head_seen_ms = now_ms()
         self.started_ms = now_ms()
         self.rpc_url = ""
         self._refresh_metrics()
@@ -245,6 +247,7 @@ class NodeService:
         self.mempool.remove_hashes(self.chain.tx_hashes(block))
         self.mempool.prune(self.chain.account_nonce)
         self._refresh_metrics()
+        self._head_seen_ms = now_ms()
         self._head_changed.set()
         self._head_changed = trio.Event()
         if self.opts.validator and not self.syncing and self.chain.is_validator(self.key.address):
@@ -275,6 +278,7 @@ class NodeService:
         """Wake at each slot; seal when the consensus rules say we may (in turn, or out of turn
         after our back-off) and the head has not moved on meanwhile."""
         bt = self.chain.block_time_ms
+        await self._may_seal.wait()
         while True:
             head = self.chain.head
             if self.syncing:
@@ -286,7 +290,15 @@ class NodeService:
                 with trio.move_on_after(bt / 1000):
                     await changed.wait()
                 continue
-            wait = max(0, plan.not_before_ms - now_ms())
+            at = plan.not_before_ms
+            if not plan.in_turn:
+                # Out of turn, keep the back-off relative to when we could first seal on this head
+                # too: after a stall (or at start) every back-off measured from the old parent time
+                # has expired, and all validators would seal competing blocks at once. Sealing
+                # later than allowed is always valid; it gives the in-turn validator its chance.
+                backoff = plan.not_before_ms - (head.timestamp_ms + bt)
+                at = max(at, self._head_seen_ms + backoff)
+            wait = max(0, at - now_ms())
             with trio.move_on_after(wait / 1000):
                 await changed.wait()
             if self.chain.head.hash != head.hash:
@@ -345,7 +357,22 @@ class NodeService:
             return sync.pack_plain({"hash": None if b is None else self.chain.info(b).hash})
         raise sync.SyncProtocolError(f"unknown sync op {op!r}")
 
+    async def _initial_sync(self) -> None:
+        """Before a validator seals anything: meet the peers and catch up with them. Sealing on a
+        stale head right after a restart (or before the others are up) only makes competing blocks
+        that cost a round of votes. A lone node gives up waiting after a few block times."""
+        grace = max(3.0, 3 * self.chain.block_time_ms / 1000)
+        with trio.move_on_after(grace):
+            while not self.net.connected_peers():
+                await trio.sleep(0.05)
+            await trio.sleep(0.1)  # the other bootnodes usually connect within a few ms
+        if self.net.connected_peers():
+            await self._sync_round()
+        self._head_seen_ms = now_ms()
+        self._may_seal.set()
+
     async def _sync_loop(self) -> None:
+        await self._initial_sync()
         while True:
             with trio.move_on_after(1.0):
                 await self._sync_wakeup.wait()
