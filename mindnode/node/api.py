@@ -104,7 +104,10 @@ def create_app(node: NodeView, *, debug_routes: bool = False) -> FastAPI:
 
     @app.exception_handler(errors.NodeError)
     async def _node_error(_request: Request, exc: errors.NodeError) -> JSONResponse:
-        return JSONResponse({"error": type(exc).__name__, "message": str(exc)}, status_code=exc.status)
+        # An oversized body is left unread: tell the client this connection is done.
+        headers = {"connection": "close"} if isinstance(exc, errors.PayloadTooLarge) else None
+        return JSONResponse({"error": type(exc).__name__, "message": str(exc)}, status_code=exc.status,
+                            headers=headers)
 
     @app.get("/status", summary="Chain head, finality, peers and this node's identity")
     async def status() -> dict[str, Any]:
