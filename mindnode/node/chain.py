@@ -379,11 +379,13 @@ class Chain:
     def seal_plan(self, address: bytes):
         return self.snapshot().plan_seal(address, self.params, self.last_sealed_height())
 
-    def seal(self, key: PrivateKey, txs: list[Transaction], timestamp_ms: int, difficulty: int) -> Block:
-        """Build, seal and import a block on the head; records the height before the block leaves."""
+    def seal(self, key: PrivateKey, txs: list[Transaction], timestamp_ms: int, difficulty: int,
+             on_skip=None) -> Block:
+        """Build, seal and import a block on the head; records the height before the block leaves.
+        Transactions the ledger refuses at execution are left out and reported to `on_skip`."""
         snap = self.snapshot()
         att = self.votes.attestation(snap.justified, snap.checkpoint, snap.current)
-        block = build_block(self.store, key, txs, timestamp_ms, difficulty, encode_extra(att))
+        block = build_block(self.store, key, txs, timestamp_ms, difficulty, encode_extra(att), on_skip=on_skip)
         self._db.put(_SEALED, str(block.height).encode(), sync=True)
         self.import_block(block)
         return block
@@ -393,6 +395,21 @@ class Chain:
         h = block.header
         twin = dataclasses.replace(h, timestamp=h.timestamp + 1, seal=b"").sealed(key)
         return Block(header=twin, txs=block.txs)
+
+    def take_evidence_txs(self, key: PrivateKey, nonce: int) -> list[Transaction]:
+        """Signed evidence transactions (from `key`, nonces from `nonce`) for every offence seen since
+        the last call. Any node may submit; the chain punishes each offence once."""
+        from ledger.consensus import Evidence
+        from ledger.consensus.evidence import DoubleSealEvidence
+        from ledger.registry import body_class
+        from ledger.tx import sign_tx
+
+        out = []
+        for ev in self.evidence:
+            env = Evidence(double_seal=ev) if isinstance(ev, DoubleSealEvidence) else Evidence(double_vote=ev)
+            out.append(sign_tx(key, self.chain_id, nonce + len(out), 0, body_class("evidence")(evidence=env)))
+        self.evidence.clear()
+        return out
 
     # ------------------------------------------------------------------------------ votes
     def _voters_for(self, vote: Vote) -> ValidatorSet:

@@ -199,7 +199,8 @@ class NodeService:
     async def _on_block(self, data: bytes, peer: str) -> None:
         block = self.chain.decode_block(data)
         info = self.chain.info(block)
-        self.chain.note_equivocation(block)
+        if self.chain.note_equivocation(block) is not None:
+            await self._submit_evidence()
         if self.chain.has_block(info.hash) and self.chain.hash_at(info.height) == info.hash:
             return
         if not self.chain.has_block(info.parent_hash):
@@ -272,6 +273,21 @@ class NodeService:
     async def _on_vote(self, data: bytes, peer: str) -> None:
         if self.chain.add_vote(data):
             self._refresh_metrics()
+        if self.chain.evidence:
+            await self._submit_evidence()
+
+    async def _submit_evidence(self) -> None:
+        """Turn detected offences into evidence transactions from this node's account."""
+        pending = sum(1 for e in self.mempool.entries() if e.sender == self.key.address)
+        for tx in self.chain.take_evidence_txs(self.key, self.chain.account_nonce(self.key.address) + pending):
+            raw = tx.encode()
+            try:
+                self._admit_tx(raw)
+            except errors.TxRejected as exc:
+                log.warning("own evidence transaction refused: %s", exc)
+                continue
+            log.warning("submitted evidence", extra={"event": "evidence", "tx": tx.hash.hex()})
+            await self.net.publish("tx", raw)
 
     # ------------------------------------------------------------------------------ sealing
     async def _seal_loop(self) -> None:
@@ -310,13 +326,18 @@ class NodeService:
         entries = self.mempool.select(self.chain.account_nonce, max_txs=p.max_block_txs,
                                       max_bytes=p.max_block_bytes // 2)
         t0 = time.perf_counter()
+        skipped: list[bytes] = []
         try:
-            block = self.chain.seal(self.key, [e.tx for e in entries], timestamp_ms, difficulty)
+            block = self.chain.seal(self.key, [e.tx for e in entries], timestamp_ms, difficulty,
+                                    on_skip=lambda tx, exc: skipped.append(tx.hash))
         except Exception as exc:
             log.error("sealing failed: %s: %s", type(exc).__name__, exc)
             # drop transactions the ledger refused so the next slot is not blocked by them
             self.mempool.remove_hashes(e.tx_hash for e in entries)
             return
+        if skipped:  # refused at execution (e.g. evidence already punished): they never will fit
+            log.info("dropped %d transactions the ledger refused while sealing", len(skipped))
+            self.mempool.remove_hashes(skipped)
         info = self.chain.info(block)
         self.metrics.blocks_sealed.inc()
         self.metrics.import_seconds.observe(time.perf_counter() - t0)
