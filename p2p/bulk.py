@@ -464,6 +464,7 @@ class BulkService:
     async def _handle_stream(self, stream: INetStream) -> None:
         peer_id = str(stream.muxed_conn.peer_id)
         reader = StreamReader(stream)
+        reset = False
         try:
             with trio.fail_after(SETUP_TIMEOUT):
                 mode = await reader.read_exactly(1, what="bulk mode")
@@ -484,15 +485,17 @@ class BulkService:
             with scope:
                 await self._read_stream_messages(peer_id, peer, reader)
         except trio.TooSlowError:
+            reset = True
             self._violation(peer_id, "bulk stream setup timed out")
         except TruncatedFrame as exc:  # the sender gave up or died mid-message: not malice
             log.debug("bulk stream from %s truncated: %s", peer_id, exc)
         except (ProtocolViolation, MessageTooLarge) as exc:
+            reset = True  # the sender's further writes fail instead of filling buffers
             self._violation(peer_id, str(exc))
         except PeerGone:
             pass
         finally:
-            await close_stream(stream)
+            await close_stream(stream, reset=reset)
 
     async def _read_stream_messages(self, peer_id: str, peer: _PeerIn, reader: StreamReader) -> None:
         while True:

@@ -8,7 +8,8 @@ Why a dedicated constructor: py-libp2p 0.8.1's defaults are unsafe or slow for u
     ``max_connections_per_peer`` > 1 (the cancel that ends the wait fires only once the per-peer
     connection count is reached).  One connection per peer is all we use, so setting
     ``max_connections_per_peer=1`` makes connect return as soon as the handshake is done
-    (~5-15 ms instead of ~251 ms) without monkey-patching the swarm.
+    (~5-15 ms instead of ~251 ms) without monkey-patching the swarm;
+  * the swarm's auto-connector would dial peerstore peers on its own (see ``build_host``).
 """
 
 from __future__ import annotations
@@ -42,8 +43,8 @@ def build_host(seed: bytes, *, max_peers: int = 50, enable_mdns: bool = False) -
     cfg = ConnectionConfig(
         max_connections=max(2, max_peers + 2),
         min_connections=0,
-        low_watermark=0,
-        high_watermark=max(1, max_peers),
+        low_watermark=max_peers + 2,  # the pruner trims only above max_peers (+2 for transients)
+        high_watermark=max_peers + 2,
         max_connections_per_peer=1,
         dial_timeout=5.0,
         inbound_upgrade_timeout=5.0,
@@ -51,10 +52,20 @@ def build_host(seed: bytes, *, max_peers: int = 50, enable_mdns: bool = False) -
         outbound_stream_protocol_negotiation_timeout=5.0,
         inbound_stream_protocol_negotiation_timeout=5.0,
     )
-    return new_host(
+    host = new_host(
         key_pair=kp,
         sec_opt={TProtocol(NOISE_ID): noise},
         muxer_opt={TProtocol(YAMUX_ID): Yamux},
         connection_config=cfg,
         enable_mDNS=enable_mdns,
     )
+    # The swarm's AutoConnector dials every peer in the peerstore up to the watermark midpoint,
+    # banned peers included.  Discovery is the node's job (bootnodes + DHT, honouring bans and
+    # max_peers), so this instance's auto-connector is turned into a no-op.
+    auto = getattr(host.get_network(), "auto_connector", None)
+    if auto is not None:
+        async def _no_auto_connect(*_args, **_kwargs) -> None:
+            return None
+
+        auto.maybe_connect = _no_auto_connect
+    return host

@@ -179,11 +179,11 @@ class Node:
             finally:
                 self._running = False
                 with trio.CancelScope(shield=True):
-                    with trio.move_on_after(0.3):
-                        await self.gossip.flush(0.25)
+                    await self.gossip.flush(0.25)
                     with trio.move_on_after(0.6):
-                        for peer in list(network.connections):
-                            await network.close_peer(peer)
+                        async with trio.open_nursery() as closer:
+                            for peer in list(network.connections):
+                                closer.start_soon(network.close_peer, peer)
                 network.remove_notifee(notifee)
                 for ch in self._subscribers:
                     ch.close()
