@@ -59,7 +59,7 @@ from ledger.errors import InvalidBlock, InvalidTransaction, StoreError
 from ledger.genesis import Genesis
 from ledger.keys import PrivateKey, address_to_text
 from ledger.store import NotOnHead, Store, UnknownParent, build_block
-from ledger.tx import Transaction, check_stateless
+from ledger.tx import Transaction, check_stateless, verify_signature
 
 log = logging.getLogger("mindnode.node")
 
@@ -227,6 +227,9 @@ class Chain:
     # ------------------------------------------------------------------------------ transactions
     def decode_tx(self, raw: bytes) -> Transaction:
         return Transaction.decode(raw, max_size=self.params.max_tx_bytes)
+
+    def signature_ok(self, tx: Transaction) -> bool:
+        return verify_signature(tx)
 
     def tx_hash(self, tx: Transaction) -> bytes:
         return tx.hash

@@ -1,208 +1,128 @@
-"""The node's view of the libp2p network: one host, gossip topics with validators, one
-request/response protocol for sync, bootnode redialing and a deny list.
+"""The node service's view of the network: a thin adapter over `p2p.node.Node`.
 
-Why here and not in `p2p/`: this is the small adapter the node service needs (gossip topics named
-``/mindnode/<chain_id>/<kind>/1``, a framed request/response). It builds on `p2p.libp2p_host`
-(Noise-only, yamux-only host) and `p2p.framing`; when `p2p` grows a gossip service of its own this
-module should shrink to a thin wrapper of it.
+`p2p` owns the libp2p host (Noise only, yamux), GossipSub with per-topic validators, framed
+request/response, bootnode re-dialing, DHT discovery and peer scores/bans. This adapter adds what
+only the daemon needs:
 
-py-libp2p 0.8.1 settings that matter here (see shared/LIBP2P-NOTES.md):
-* GossipSub's eclipse protection wants peers from >= 3 distinct IPs in a mesh; on 127.0.0.1 every
-  peer has one IP, so it is off. Spam protection (10 msg/s per topic per peer, counting our own
-  publishes) is off: a validator's gossip validator is the spam filter that matters here.
-* our own publishes come back on our subscription: filtered by ``from_id``.
-* ``heartbeat_interval`` defaults to 120 s: set to 1 s.
+* topic *kinds* (``block``, ``tx``, ``vote``) with one validator and one handler each; a validator
+  answers ACCEPT (deliver + forward), IGNORE (drop quietly: duplicates, stale) or REJECT (drop and
+  lower the forwarder's score: malformed or badly signed);
+* errors of a failed request as one `NetworkError`, so sync code catches one thing;
+* a test-only *deny list* (partition tests): a denied peer is disconnected, its gossip dropped and
+  it is never asked for blocks; ``allow`` lifts it.
 """
 
 from __future__ import annotations
 
 import logging
-import os
-import struct
 from collections.abc import Awaitable, Callable
 
-import multiaddr
 import trio
-from libp2p.custom_types import TProtocol
 from libp2p.peer.id import ID
-from libp2p.peer.peerinfo import info_from_p2p_addr
-from libp2p.pubsub.gossipsub import PROTOCOL_ID, PROTOCOL_ID_V11, PROTOCOL_ID_V12, GossipSub
-from libp2p.pubsub.pubsub import Pubsub
-from libp2p.tools.anyio_service import background_trio_service
 
-from p2p.framing import StreamReader, close_stream, write_frame
-from p2p.libp2p_host import build_host, parse_multiaddr
+from p2p.errors import P2PError
+from p2p.gossip import ACCEPT, IGNORE, REJECT, Validation
+from p2p.node import Node, NodeConfig
 
 log = logging.getLogger("mindnode.node")
 
-#: Largest gossip message we accept (a full block is bounded by the ledger at 8 MiB; blocks on the
-#: devnet are far smaller). py-libp2p drops messages above ~1 MiB unless told otherwise.
+#: Largest gossip message (a block; the ledger bounds blocks at 8 MiB, devnet blocks are tiny).
 MAX_GOSSIP = 4 * 1024 * 1024
 MAX_REQUEST = 64 * 1024
 MAX_RESPONSE = 16 * 1024 * 1024
 REQUEST_TIMEOUT = 10.0
 
-GossipValidator = Callable[[bytes, str], bool]          # (data, from peer id) -> accept?
+__all__ = ["ACCEPT", "IGNORE", "REJECT", "Network", "NetworkError", "Validation"]
+
+GossipValidator = Callable[[bytes, str], Validation | bool]      # (data, origin peer id)
 GossipHandler = Callable[[bytes, str], Awaitable[None]]
 RequestHandler = Callable[[bytes, str], Awaitable[bytes]]
 
 
 class NetworkError(Exception):
-    """A peer failed a request (gone, timed out, oversized or malformed answer)."""
+    """A peer failed a request (gone, timed out, refused, oversized or malformed answer)."""
 
 
 class Network:
     def __init__(self, seed: bytes, chain_id: str, listen: list[str], bootnodes: list[str]):
         self.chain_id = chain_id
-        self.listen = [parse_multiaddr(a) for a in listen]
-        self.bootnodes = list(bootnodes)
-        self.host = build_host(seed, max_peers=50)
-        self.peer_id = self.host.get_id()
-        self.gossipsub = GossipSub(
-            protocols=[PROTOCOL_ID_V12, PROTOCOL_ID_V11, PROTOCOL_ID],
-            degree=6, degree_low=3, degree_high=12,
-            heartbeat_initial_delay=0.1, heartbeat_interval=1,
-            spam_protection_enabled=False,
-            eclipse_protection_enabled=False,
-        )
-        self.pubsub = Pubsub(self.host, self.gossipsub, max_inbound_rpc_size=MAX_GOSSIP + 64 * 1024)
-        self._subs: list[tuple[str, GossipHandler]] = []
+        self.node = Node(NodeConfig(seed=seed, listen=list(listen), bootnodes=list(bootnodes),
+                                    chain_id=chain_id, gossip_max_bytes=MAX_GOSSIP))
+        self.peer_id = self.node.peer_id
+        self._subs: list[tuple[str, GossipValidator, GossipHandler]] = []
         self.denied: set[str] = set()
-        self._ready = trio.Event()
 
-    # -- topics -------------------------------------------------------------------------------
+    # -- gossip -------------------------------------------------------------------------------
     def topic(self, kind: str) -> str:
-        return f"/mindnode/{self.chain_id}/{kind}/1"
+        return self.node.topic(kind)
 
     def subscribe(self, kind: str, validator: GossipValidator, handler: GossipHandler) -> None:
-        """Register before `run`: messages failing `validator` are rejected (not forwarded)."""
-        topic = self.topic(kind)
-        me = self.peer_id
+        """Register before `run`."""
+        self._subs.append((self.topic(kind), validator, handler))
 
-        def _validate(forwarder: ID, msg) -> bool:
-            if len(msg.data) > MAX_GOSSIP:
-                return False
-            origin = ID(msg.from_id)
-            if origin == me:
-                return True
-            if str(forwarder) in self.denied or str(origin) in self.denied:
-                return False
-            try:
-                return bool(validator(msg.data, str(origin)))
-            except Exception as exc:  # a validator bug must not kill the pubsub loop
-                log.warning("gossip validator on %s raised %s: %s", kind, type(exc).__name__, exc)
-                return False
+    def _guard(self, topic: str, validator: GossipValidator) -> Callable[[bytes, str], Validation | bool]:
+        def check(data: bytes, origin: str) -> Validation | bool:
+            if origin in self.denied:
+                return IGNORE
+            return validator(data, origin)
 
-        self.pubsub.set_topic_validator(topic, _validate, False)
-        self._subs.append((topic, handler))
+        return check
 
     async def publish(self, kind: str, data: bytes) -> None:
         try:
-            await self.pubsub.publish(self.topic(kind), data)
-        except Exception as exc:  # no peers yet, or shutting down: gossip is best effort
-            log.debug("publish on %s failed: %s", kind, exc)
+            await self.node.publish(self.topic(kind), data)
+        except P2PError as exc:  # no peers yet, or a slow peer: gossip is best effort
+            log.debug("publish on %s: %s", kind, exc)
+
+    async def _pump(self, topic: str, handler: GossipHandler, sub) -> None:
+        async for msg in sub:
+            if msg.from_peer in self.denied:
+                continue
+            try:
+                await handler(msg.data, msg.from_peer)
+            except Exception as exc:  # one bad message must not stop the topic
+                log.warning("gossip handler on %s failed: %s: %s", topic, type(exc).__name__, exc)
 
     # -- request/response ---------------------------------------------------------------------
     def serve(self, protocol: str, handler: RequestHandler) -> None:
-        async def _handle(stream) -> None:
-            peer = str(stream.muxed_conn.peer_id)
-            try:
-                with trio.fail_after(REQUEST_TIMEOUT):
-                    req = await StreamReader(stream).read_frame(MAX_REQUEST, what="request")
-                    resp = await handler(req, peer)
-                    await write_frame(stream, resp, MAX_RESPONSE)
-                    await stream.close()
-            except Exception as exc:
-                log.debug("request from %s on %s failed: %s", peer, protocol, exc)
-                await close_stream(stream, reset=True)
+        async def _handle(data: bytes, peer: str) -> bytes:
+            if peer in self.denied:
+                raise P2PError("denied")
+            return await handler(data, peer)
 
-        self.host.set_stream_handler(TProtocol(protocol), _handle)
+        self.node.serve(protocol, _handle, max_request_bytes=MAX_REQUEST, max_response_bytes=MAX_RESPONSE)
 
     async def request(self, peer: str, protocol: str, data: bytes, timeout: float = REQUEST_TIMEOUT) -> bytes:
-        stream = None
         try:
-            with trio.fail_after(timeout):
-                stream = await self.host.new_stream(ID.from_base58(peer), [TProtocol(protocol)])
-                await write_frame(stream, data, MAX_REQUEST)
-                return await StreamReader(stream).read_frame(MAX_RESPONSE, what="response")
-        except trio.TooSlowError:
-            raise NetworkError(f"peer {peer} did not answer {protocol} within {timeout:g} s") from None
-        except Exception as exc:
-            raise NetworkError(f"request to {peer} on {protocol} failed: {type(exc).__name__}: {exc}") from None
-        finally:
-            if stream is not None:
-                await close_stream(stream)
+            return await self.node.request(peer, protocol, data, timeout, max_response_bytes=MAX_RESPONSE)
+        except P2PError as exc:
+            raise NetworkError(f"request to {peer} on {protocol} failed: {exc}") from None
+
+    def penalise(self, peer: str, penalty: float, reason: str) -> None:
+        self.node.report(peer, penalty, reason)
 
     # -- peers --------------------------------------------------------------------------------
     def connected_peers(self) -> list[str]:
-        return [str(p) for p in self.host.get_network().connections.keys() if str(p) not in self.denied]
+        return [p for p in self.node.peers() if p not in self.denied]
 
     def listen_addrs(self) -> list[str]:
-        return [str(a) for a in self.host.get_addrs()]
+        return self.node.addrs
 
     async def deny(self, peer: str) -> None:
-        """TEST/ops: cut a peer (partition tests). Disconnects and refuses its gossip and dials."""
+        """TEST-ONLY (partition tests): cut the link to `peer` until `allow`."""
         self.denied.add(peer)
-        pid = ID.from_base58(peer)
-        self.pubsub.add_to_blacklist(pid)
-        try:
-            await self.host.disconnect(pid)
-        except Exception:
-            pass
+        self.node.gossip.pubsub.add_to_blacklist(ID.from_base58(peer))
+        await self.node.disconnect(peer)
 
     def allow(self, peer: str) -> None:
         self.denied.discard(peer)
-        self.pubsub.remove_from_blacklist(ID.from_base58(peer))
+        self.node.gossip.pubsub.remove_from_blacklist(ID.from_base58(peer))
 
-    async def _dial_loop(self) -> None:
-        """Keep the bootnodes connected: dial missing ones every 2 s (nodes start in any order)."""
-        infos = []
-        for addr in self.bootnodes:
-            try:
-                infos.append(info_from_p2p_addr(multiaddr.Multiaddr(addr)))
-            except Exception as exc:
-                log.warning("ignoring bootnode %s: %s", addr, exc)
-        while True:
-            connected = set(self.host.get_network().connections.keys())
-            for info in infos:
-                if info.peer_id == self.peer_id or info.peer_id in connected or str(info.peer_id) in self.denied:
-                    continue
-                with trio.move_on_after(5):
-                    try:
-                        await self.host.connect(info)
-                        log.info("connected to bootnode %s", info.peer_id)
-                    except Exception as exc:
-                        log.debug("dial %s failed: %s", info.peer_id, exc)
-            await trio.sleep(2.0 if connected else 0.5)
-
-    async def _pump(self, topic: str, handler: GossipHandler, sub) -> None:
-        me = self.peer_id
-        while True:
-            msg = await sub.get()
-            origin = ID(msg.from_id)
-            if origin == me:
-                continue
-            try:
-                await handler(msg.data, str(origin))
-            except Exception as exc:
-                log.warning("gossip handler on %s failed: %s: %s", topic, type(exc).__name__, exc)
-
+    # -- lifecycle ----------------------------------------------------------------------------
     async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
-        async with self.host.run(listen_addrs=self.listen), trio.open_nursery() as nursery:
-            async with background_trio_service(self.pubsub), background_trio_service(self.gossipsub):
-                await self.pubsub.wait_until_ready()
-                for topic, handler in self._subs:
-                    sub = await self.pubsub.subscribe(topic)
-                    nursery.start_soon(self._pump, topic, handler, sub)
-                nursery.start_soon(self._dial_loop)
-                task_status.started()
-                await trio.sleep_forever()
-
-
-def port_of(addr: str) -> int:
-    parts = addr.split("/")
-    return int(parts[parts.index("tcp") + 1])
-
-
-def unique_u32() -> int:
-    return struct.unpack(">I", os.urandom(4))[0]
+        async with self.node.started(), trio.open_nursery() as nursery:
+            for topic, validator, handler in self._subs:
+                sub = await self.node.subscribe(topic, self._guard(topic, validator))
+                nursery.start_soon(self._pump, topic, handler, sub)
+            task_status.started()
+            await trio.sleep_forever()

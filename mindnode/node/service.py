@@ -31,7 +31,7 @@ from mindnode.node import errors, faults, sync
 from mindnode.node.chain import Chain
 from mindnode.node.mempool import Mempool
 from mindnode.node.metrics import NodeMetrics
-from mindnode.node.network import Network, NetworkError
+from mindnode.node.network import ACCEPT, IGNORE, REJECT, Network, NetworkError, Validation
 
 log = logging.getLogger("mindnode.node")
 
@@ -174,27 +174,37 @@ class NodeService:
         self.metrics.mempool_size.set(len(self.mempool))
         return entry
 
-    def _validate_tx_gossip(self, data: bytes, peer: str) -> bool:
+    def _validate_tx_gossip(self, data: bytes, peer: str) -> Validation:
+        """Forward only transactions we keep. Malformed or badly signed -> REJECT (the sender
+        misbehaves); duplicates, stale nonces, a full pool -> IGNORE (honest peers send those)."""
+        try:
+            tx = self.chain.decode_tx(data)
+            if not self.chain.signature_ok(tx):
+                raise ValueError("bad signature")
+        except Exception as exc:
+            self.metrics.txs_rejected.inc()
+            log.info("rejected gossiped tx from %s: %s", peer, exc)
+            return REJECT
         try:
             self._admit_tx(data)
-            return True
+            return ACCEPT
         except errors.TxRejected as exc:
-            log.debug("gossiped tx from %s refused: %s", peer, exc)
-            return False
+            log.debug("gossiped tx from %s not kept: %s", peer, exc)
+            return IGNORE
 
     async def _on_tx(self, data: bytes, peer: str) -> None:
         return None  # kept by the validator; forwarding is gossipsub's job
 
     # ----------------------------------------------------------------------------- blocks
-    def _validate_block_gossip(self, data: bytes, peer: str) -> bool:
+    def _validate_block_gossip(self, data: bytes, peer: str) -> Validation:
         try:
             block = self.chain.decode_block(data)
             self.chain.check_header(block)
         except Exception as exc:
             self.metrics.blocks_rejected.inc()
             log.info("rejected gossiped block from %s: %s", peer, exc)
-            return False
-        return True
+            return REJECT
+        return ACCEPT
 
     async def _on_block(self, data: bytes, peer: str) -> None:
         block = self.chain.decode_block(data)
@@ -262,13 +272,13 @@ class NodeService:
         self.metrics.mempool_size.set(len(self.mempool))
 
     # ------------------------------------------------------------------------------ votes
-    def _validate_vote_gossip(self, data: bytes, peer: str) -> bool:
+    def _validate_vote_gossip(self, data: bytes, peer: str) -> Validation:
         try:
             self.chain.check_vote(data)
         except Exception as exc:
-            log.debug("rejected vote from %s: %s", peer, exc)
-            return False
-        return True
+            log.info("rejected vote from %s: %s", peer, exc)
+            return REJECT
+        return ACCEPT
 
     async def _on_vote(self, data: bytes, peer: str) -> None:
         if self.chain.add_vote(data):
