@@ -501,9 +501,20 @@ class NodeService:
     async def _status_line(self) -> None:
         from rich.console import Console
         from rich.live import Live
+        from rich.logging import RichHandler
 
         console = Console(stderr=True)
-        with Live(console=console, refresh_per_second=2, transient=True) as live:
+        root = logging.getLogger()
+        saved = root.handlers[:]
+        # log lines go through the same console, so they scroll above the live line
+        root.handlers[:] = [RichHandler(console=console, show_path=False)]
+        try:
+            await self._live_line(console, Live)
+        finally:
+            root.handlers[:] = saved
+
+    async def _live_line(self, console, live_cls) -> None:
+        with live_cls(console=console, refresh_per_second=2, transient=True) as live:
             while True:
                 s = self.status()
                 role = "validator" if s["validator"] else "follower"
