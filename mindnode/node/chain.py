@@ -67,6 +67,7 @@ _SNAP = b"s"
 _GUARD = b"mguard"
 _SEALED = b"msealed"
 _FINAL = b"mfinalized"
+_GENESIS = b"mgenesis"
 
 
 def now_ms() -> int:
@@ -102,6 +103,11 @@ class Chain:
         self._ensure_head_snapshot()
         raw = side_db.get(_FINAL)
         self._finalized = Checkpoint.decode(raw) if raw is not None else self.snapshot().finalized
+        if self.hash_at(self._finalized.height) != self._finalized.hash:
+            # the chain database was removed and is being rebuilt: finality is re-learned from it
+            # (the vote guard and last sealed height are kept: they protect against slashing)
+            self._finalized = self.snapshot().finalized
+            side_db.delete(_FINAL)
         self._advance_finality()
 
     # ------------------------------------------------------------------------------- opening
@@ -114,6 +120,12 @@ class Chain:
         except plyvel.Error as exc:
             store.close()
             raise StoreError(f"cannot open the consensus database next to {p}: {exc}") from None
+        if side.get(_GENESIS) != store.genesis_hash:
+            # left over from another chain (e.g. `mindnode init --force`): nothing in it applies here
+            with side.write_batch(sync=True) as wb:
+                for k, _ in side.iterator():
+                    wb.delete(k)
+                wb.put(_GENESIS, store.genesis_hash)
         return cls(store, genesis, side)
 
     def close(self) -> None:

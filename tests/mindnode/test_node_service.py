@@ -28,7 +28,7 @@ def _port() -> int:
     return port
 
 
-def one_validator_genesis(block_time_ms: int = 300):
+def one_validator_genesis(block_time_ms: int = 300, age_s: int = 0):
     doc = json.loads(read_genesis_bytes("devnet"))
     doc["validators"] = doc["validators"][:1]
     doc.pop("total_supply", None)
@@ -36,7 +36,7 @@ def one_validator_genesis(block_time_ms: int = 300):
     doc["params"]["block_time_ms"] = block_time_ms
     import time
 
-    doc["timestamp"] = int(time.time())
+    doc["timestamp"] = int(time.time()) - age_s
     return parse_genesis_bytes(json.dumps(doc).encode())
 
 
@@ -135,3 +135,43 @@ async def test_mempool_rules_through_the_api(node):
         assert (await c.get("/blocks/zz")).status_code == 400
         assert (await c.get("/accounts/mn00")).status_code == 400
         assert (await c.get("/txs/" + "00" * 32)).status_code == 404
+
+
+def _seal_and_vote(chain: Chain, key, t_ms: int):
+    plan = chain.seal_plan(key.address)
+    block = chain.seal(key, [], max(plan.not_before_ms, t_ms), plan.difficulty)
+    chain.make_vote(key)
+    return block
+
+
+def test_chain_restart_recovers_snapshot_finality_and_guards(tmp_path):
+    genesis = one_validator_genesis(age_s=60)
+    key = devnet_key(0)
+    chain = Chain.open(str(tmp_path / "chain"), genesis)
+    t = genesis.timestamp * 1000
+    for i in range(3):
+        _seal_and_vote(chain, key, t + 1000 * (i + 1))
+    assert chain.finalized_height == 1  # block 3 attests 2 with source 1: one validator is a quorum
+    # a crash between the block's atomic write and its snapshot: import behind the chain's back
+    plan = chain.seal_plan(key.address)
+    from ledger.store import build_block
+
+    b4 = build_block(chain.store, key, [], plan.not_before_ms, plan.difficulty)
+    chain.store.import_block(b4)
+    chain.close()
+    chain = Chain.open(str(tmp_path / "chain"), genesis)
+    assert chain.head.height == 4 and chain.snapshot().height == 4  # recomputed from block 3's
+    assert chain.finalized_height == 1 and chain.last_sealed_height() == 3
+    assert chain.make_vote(key) is not None  # voting resumes above the persisted guard
+    assert chain.make_vote(key) is None      # ...and never twice for one target
+    chain.close()
+    # a re-initialised chain (new genesis) starts with a clean consensus database
+    import shutil
+
+    shutil.rmtree(tmp_path / "chain")
+    other = one_validator_genesis(age_s=50)
+    chain = Chain.open(str(tmp_path / "chain"), other)
+    assert chain.head.height == 0 and chain.last_sealed_height() is None and chain.finalized_height == 0
+    chain.seal(key, [], chain.seal_plan(key.address).not_before_ms, 2)
+    assert chain.make_vote(key) is not None  # the old chain's guard (target 4) is gone
+    chain.close()
