@@ -3,6 +3,7 @@ driven through its HTTP API -- submit, mempool rules, lookups, bounds and errors
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import socket
 
@@ -175,3 +176,39 @@ def test_chain_restart_recovers_snapshot_finality_and_guards(tmp_path):
     chain.seal(key, [], chain.seal_plan(key.address).not_before_ms, 2)
     assert chain.make_vote(key) is not None  # the old chain's guard (target 4) is gone
     chain.close()
+
+
+async def test_gossip_validators_and_sync_server_refuse_bad_input(node):
+    from ledger.block import Block
+    from mindnode.node import sync
+    from mindnode.node.network import ACCEPT, IGNORE, REJECT
+
+    with trio.fail_after(10):
+        while node.chain.head.height < 1:
+            await trio.sleep(0.05)
+    good = node.chain.block_by_height(1)
+    assert node._validate_block_gossip(good.encode(), "peer") == ACCEPT
+    # a block sealed by a key that is not a validator, and plain garbage
+    forged = Block(header=dataclasses.replace(good.header, proposer=devnet_key(5).address, seal=b"")
+                   .sealed(devnet_key(5)), txs=good.txs)
+    assert node._validate_block_gossip(forged.encode(), "peer") == REJECT
+    assert node._validate_block_gossip(b"\x00garbage", "peer") == REJECT
+    # transactions: garbage and bad signatures are REJECTed, duplicates IGNOREd
+    tx = transfer(4, 3, 1, nonce=0)
+    assert node._validate_tx_gossip(tx.encode(), "peer") == ACCEPT
+    assert node._validate_tx_gossip(tx.encode(), "peer") == IGNORE
+    assert node._validate_tx_gossip(b"\x81\xa1x\x01", "peer") == REJECT
+    raw = bytearray(transfer(4, 3, 2, nonce=1).encode())
+    raw[-3] ^= 1
+    assert node._validate_tx_gossip(bytes(raw), "peer") == REJECT
+    assert node._validate_vote_gossip(b"\x01\x02", "peer") == REJECT
+    # the sync server answers within bounds and refuses malformed requests
+    ans = sync.decode_blocks(await node._serve_sync(sync.encode_request("blocks", **{"from": 0, "count": 1000}),
+                                                    "peer"))
+    assert 1 <= len(ans) <= sync.MAX_BLOCKS_PER_REQUEST
+    for bad in (b"\xc1", sync.encode_request("nope"), sync.encode_request("blocks", **{"from": -1, "count": 1}),
+                sync.encode_request("blocks", **{"from": "x", "count": 1})):
+        with pytest.raises(sync.SyncProtocolError):
+            await node._serve_sync(bad, "peer")
+    with pytest.raises(sync.SyncProtocolError):
+        sync.decode_blocks(sync.pack_plain({"blocks": ["not bytes"]}))
