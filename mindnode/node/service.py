@@ -25,6 +25,7 @@ from typing import Any
 import trio
 
 from ledger.consensus import FutureHeader
+from ledger.errors import LedgerError
 from ledger.keys import PrivateKey, address_from_text, address_to_text
 from ledger.store import UnknownParent
 from mindnode.node import errors, faults, sync
@@ -32,6 +33,7 @@ from mindnode.node.chain import Chain
 from mindnode.node.mempool import Mempool
 from mindnode.node.metrics import NodeMetrics
 from mindnode.node.network import ACCEPT, IGNORE, REJECT, Network, NetworkError, Validation
+from p2p.scoring import PENALTY_PROTOCOL
 
 log = logging.getLogger("mindnode.node")
 
@@ -433,8 +435,11 @@ class NodeService:
         self.syncing = target > self.chain.head.height + 2
         try:
             await self._sync_from(peer, target)
-        except (NetworkError, sync.SyncProtocolError) as exc:
+        except NetworkError as exc:
             log.info("sync from %s stopped: %s", peer, exc)
+        except (sync.SyncProtocolError, LedgerError) as exc:  # it served garbage or invalid blocks
+            log.warning("sync from %s stopped: %s", peer, exc)
+            self.net.penalise(peer, PENALTY_PROTOCOL, f"sync: {exc}")
         finally:
             self.syncing = False
             self._refresh_metrics()
