@@ -204,6 +204,7 @@ class Record:
 
     __record_fields__: ClassVar[tuple[tuple[str, Spec], ...]]
     __record_keys__: ClassVar[frozenset[str]]
+    __record_key_order__: ClassVar[tuple[str, ...]]
 
     def to_plain(self, where: str = "") -> dict:
         where = where or type(self).__name__
@@ -215,7 +216,18 @@ class Record:
         where = where or cls.__name__
         if type(value) is not dict:
             raise _fail(where, f"expected a map, got {type(value).__name__}")
-        keys = list(value)
+        keys = tuple(value)
+        if keys != cls.__record_key_order__:
+            cls._key_error(keys, where)
+        kwargs = {name: spec.from_plain(value[name], f"{where}.{name}")
+                  for name, spec in cls.__record_fields__}
+        return cls(**kwargs)
+
+    @classmethod
+    def _key_error(cls, keys: tuple, where: str) -> None:
+        """Explain why a map's keys are not exactly the record's field names in sorted order.
+        (The happy path above is one tuple comparison: records are decoded by the thousand per block.)"""
+        keys = list(keys)
         if any(type(k) is not str for k in keys):
             raise _fail(where, "map keys must be strings")
         if keys != sorted(keys):
@@ -229,9 +241,7 @@ class Record:
             if missing:
                 parts.append(f"missing field(s) {', '.join(missing)}")
             raise _fail(where, "; ".join(parts) or "wrong fields")
-        kwargs = {name: spec.from_plain(value[name], f"{where}.{name}")
-                  for name, spec in cls.__record_fields__}
-        return cls(**kwargs)
+        raise _fail(where, "wrong fields")  # pragma: no cover - the checks above cover every case
 
     def encode(self) -> bytes:
         return encode(self)
@@ -263,6 +273,7 @@ def record(cls: type) -> type:
     fields.sort(key=lambda f: f[0])
     cls.__record_fields__ = tuple(fields)
     cls.__record_keys__ = frozenset(n for n, _ in fields)
+    cls.__record_key_order__ = tuple(n for n, _ in fields)
     return dataclasses.dataclass(frozen=True)(cls)
 
 

@@ -19,7 +19,7 @@ from ledger.errors import InvalidTransaction, LedgerError
 from ledger.genesis import Params
 from ledger.keys import address_to_text
 from ledger.registry import hooks
-from ledger.state import Account, State
+from ledger.state import Account, InsufficientFunds, State
 from ledger.tx import Transaction
 
 
@@ -56,16 +56,27 @@ def apply_tx(state: State, ctx: BlockContext, tx: Transaction) -> None:
     snap = state.snapshot()
     try:
         tx.body.apply(state, ctx, tx)
-        if tx.fee:
-            state.debit(tx.sender, tx.fee, "the fee")
-            state.credit(ctx.proposer, tx.fee)
         acc = state.account(tx.sender)
-        state.set_account(tx.sender, Account(balance=acc.balance, nonce=acc.nonce + 1))
+        if acc.balance < tx.fee:
+            raise InsufficientFunds(f"insufficient balance for the fee: {address_to_text(tx.sender)} has "
+                                    f"{acc.balance} base units, needs {tx.fee}")
+        state.set_account(tx.sender, Account(balance=acc.balance - tx.fee, nonce=acc.nonce + 1))
+        state.credit(ctx.proposer, tx.fee)
     except LedgerError as exc:
         state.revert(snap)
         if isinstance(exc, InvalidTransaction):
             raise
         raise InvalidTransaction(str(exc)) from exc
+
+
+def check_tx(state: State, ctx: BlockContext, tx: Transaction) -> None:
+    """Would `tx` apply on top of `state` in a block like `ctx`? Raises InvalidTransaction if not;
+    leaves `state` unchanged either way (a mempool's admission check; signatures are separate)."""
+    snap = state.snapshot()
+    try:
+        apply_tx(state, ctx, tx)
+    finally:
+        state.revert(snap)
 
 
 def begin_block(state: State, ctx: BlockContext) -> None:

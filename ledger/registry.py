@@ -74,13 +74,17 @@ def body_class(kind: str) -> type[TxBody]:
 
 
 BlockHook = Callable[["State", "BlockContext"], Any]
-_HOOKS: dict[str, dict[str, tuple[int, BlockHook]]] = {"begin": {}, "end": {}}
+_HOOKS: dict[str, dict[str, tuple[int, BlockHook]]] = {"begin": {}, "end": {}, "stake": {}}
 
 
 def block_hook(phase: str, order: int, name: str) -> Callable[[BlockHook], BlockHook]:
-    """Register `fn(state, ctx)` to run at the `phase` ("begin" or "end") of every block."""
+    """Register `fn(state, ctx)` to run at the `phase` ("begin" or "end") of every block.
+
+    Phase "stake" is different: `fn(state, staker, validator, kind, delta)` runs inside
+    `State.change_stake` BEFORE a stake changes (the economics' F1 rewards realise what the old
+    stake earned, see ledger/economics/f1_state.py)."""
     if phase not in _HOOKS:
-        raise ValueError("phase is 'begin' or 'end'")
+        raise ValueError("phase is 'begin', 'end' or 'stake'")
 
     def deco(fn: BlockHook) -> BlockHook:
         _HOOKS[phase][name] = (order, fn)

@@ -10,9 +10,10 @@ key                      value
 ``b`` + block hash       canonical encoding of the whole `Block`
 ``H`` + block hash       canonical encoding of the block's `Header` (cheap parent lookups)
 ``h`` + height (8 B BE)  hash of the block at that height on the head chain
+``d`` + block hash       total difficulty of the chain ending at that block (msgpack int)
 ``t`` + tx hash          msgpack ``[block hash, index]``: where the transaction is
 ``s`` + state key        canonical record (see `ledger.state` for the state keys)
-``n`` + node hash        65-byte state-trie node (see `ledger.trie`)
+``n`` + position         65-byte state-trie node at that tree position (see `ledger.trie.position`)
 ``u`` + block hash       undo log: msgpack list of ``[state key, old value or nil]`` for the
                          keys the block changed (lets the node issue rewind the head on a reorg)
 =======================  ============================================================
@@ -25,6 +26,7 @@ SCHEMA_VERSION = b"1"
 META = b"m"
 BLOCK = b"b"
 HEADER = b"H"
+TOTAL_DIFFICULTY = b"d"
 HEIGHT = b"h"
 TX = b"t"
 STATE = b"s"
@@ -44,6 +46,10 @@ def header_key(block_hash: bytes) -> bytes:
     return HEADER + block_hash
 
 
+def td_key(block_hash: bytes) -> bytes:
+    return TOTAL_DIFFICULTY + block_hash
+
+
 def height_key(height: int) -> bytes:
     return HEIGHT + height.to_bytes(8, "big")
 
@@ -56,8 +62,8 @@ def state_key(key: bytes) -> bytes:
     return STATE + key
 
 
-def node_key(node_hash: bytes) -> bytes:
-    return NODE + node_hash
+def node_key(pos: bytes) -> bytes:
+    return NODE + pos
 
 
 def undo_key(block_hash: bytes) -> bytes:

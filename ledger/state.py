@@ -9,12 +9,15 @@ key                                                 value
 ``a`` + address                                     `Account` (balance, nonce); absent = zero account
 ``c`` + address                                     `Candidate` (a registered validator candidate)
 ``s`` + staker + validator + kind byte              `Stake` (kind ``F`` flexible / ``L`` long-term)
+``v`` + validator + staker + kind byte              ``b""``: the same stakes indexed by validator
 ``q`` + release_ms (8 bytes BE) + staker + vldtr    `Unbonding` (paid back when a block's time >= release)
 ``r`` + (2**256-1-total) (32 B BE) + address        ``b""``: the validator-set index (eligible candidates)
 ``g`` + address + row index (2 bytes BE)            `Vesting` (a genesis allocation row vesting to address)
 ``p`` + pool name                                   `Pool` (genesis rows feeding a reward pool)
 ``xchain``                                          `ChainRecord` (chain id, params, supply, vesting start)
 ==================================================  =====================================================
+
+Later modules claim their own prefixes with `register_state_prefix` (no edit here).
 
 Why a flat map with prefixes: every rule is a handful of point reads and writes, prefix order
 gives the two ordered queries the chain needs for free (unbondings by release time, candidates by
@@ -134,8 +137,18 @@ _MAX_TOTAL = (1 << 256) - 1
 #: How each prefix's values decode (None: raw bytes).
 RECORD_OF_PREFIX: dict[int, type[Record] | None] = {
     ord("a"): Account, ord("c"): Candidate, ord("s"): Stake, ord("q"): Unbonding, ord("r"): None,
-    ord("g"): Vesting, ord("p"): Pool, ord("x"): ChainRecord,
+    ord("g"): Vesting, ord("p"): Pool, ord("x"): ChainRecord, ord("v"): None,
 }
+
+
+def register_state_prefix(prefix: bytes, cls: type[Record] | None) -> None:
+    """Claim a one-byte state-key prefix for a module's own records (e.g. a later issue's job or
+    reward records), so a new kind or hook needs no edit here. Claiming a taken prefix is an error."""
+    if len(prefix) != 1:
+        raise ValueError("a state prefix is one byte")
+    if prefix[0] in RECORD_OF_PREFIX and RECORD_OF_PREFIX[prefix[0]] is not cls:
+        raise ValueError(f"state prefix {prefix!r} is already used by {RECORD_OF_PREFIX[prefix[0]]}")
+    RECORD_OF_PREFIX[prefix[0]] = cls
 
 
 def account_key(addr: bytes) -> bytes:
@@ -391,17 +404,38 @@ class State:
 
     def set_stake(self, staker: bytes, validator: bytes, kind: bytes, stake: Stake | None) -> None:
         key = stake_key(staker, validator, kind)
+        index = b"v" + validator + staker + kind
         if stake is None or stake.amount == 0:
-            self.delete(key)
+            if self.get(key) is not None:
+                self.delete(key)
+                self.delete(index)
         else:
+            if self.get(key) is None:
+                self.put(index, b"")
             self.put(key, stake)
+
+    def stakes_on(self, validator: bytes) -> list[tuple[bytes, bytes, Stake]]:
+        """(staker, kind, stake) of every stake on `validator` (slashing), via the by-validator
+        index: cost ~ that validator's stakers, not all stakes."""
+        out = []
+        for key, _ in self.iter_prefix(b"v" + validator):
+            staker, kind = key[33:65], key[65:66]
+            out.append((staker, kind, self.stake(staker, validator, kind)))
+        return out
 
     def change_stake(self, staker: bytes, validator: bytes, kind: bytes, delta: int,
                      lock_until_ms: int = 0) -> None:
-        """Add (delta > 0) or remove (delta < 0) stake and update the candidate's totals."""
+        """Add (delta > 0) or remove (delta < 0) stake and update the candidate's totals.
+
+        Every change of a stake goes through here, so the "stake" hooks (F1 staking rewards) see
+        each one before it happens."""
         cand = self.candidate(validator)
         if cand is None:
             raise InvalidTransaction(f"{address_to_text(validator)} is not a validator candidate")
+        from ledger.registry import hooks
+
+        for fn in hooks("stake"):
+            fn(self, staker, validator, kind, delta)
         cur = self.stake(staker, validator, kind)
         amount = (cur.amount if cur else 0) + delta
         if amount < 0:
@@ -434,16 +468,23 @@ class State:
     def pool(self, name: str) -> Pool | None:
         return self.get(pool_key(name))
 
-    def pool_available(self, name: str, t_s: int) -> int:
-        """What pool `name` may emit at unix time `t_s`: its unlocked rows plus returns, less emissions."""
+    def pool_unlocked(self, name: str, t_s: int) -> int:
+        """How much of pool `name`'s genesis rows has unlocked by unix time `t_s` (emitted or not)."""
         from ledger.vesting import unlocked
 
         pool = self.pool(name)
         if pool is None:
             return 0
         start, month_s = self.chain.allocation_start, self.params.month_s
-        unl = sum(unlocked(_row(r), start, month_s, t_s) for r in pool.rows)
-        return unl + pool.returned - pool.emitted
+        return sum(unlocked(_row(r), start, month_s, t_s) for r in pool.rows)
+
+    def pool_available(self, name: str, t_s: int) -> int:
+        """What pool `name` may emit at unix time `t_s`: its unlocked rows plus returns, less emissions.
+        (Its still-locked part is ``pool.allocated - pool_unlocked``; the two add up to ``pool.holding``.)"""
+        pool = self.pool(name)
+        if pool is None:
+            return 0
+        return self.pool_unlocked(name, t_s) + pool.returned - pool.emitted
 
     def emit_from_pool(self, name: str, amount: int, to: bytes, t_s: int) -> None:
         """Move `amount` from pool `name` to `to`'s balance (the economics issue's primitive)."""
@@ -479,6 +520,9 @@ class State:
             t[0 if staker == validator else 1] += st.amount
             if kind == LONG_TERM:
                 t[2] += st.amount
+        indexed = {k[1:] for k, _ in self.iter_prefix(b"v")}
+        if indexed != {k[33:65] + k[1:33] + k[65:66] for k, _ in self.iter_prefix(b"s")}:
+            raise LedgerError("the by-validator stake index disagrees with the stakes")
         ranked = {k[33:]: _MAX_TOTAL - int.from_bytes(k[1:33], "big") for k, _ in self.iter_prefix(b"r")}
         for key, cand in self.iter_prefix(b"c"):
             want = per_validator.pop(key[1:], [0, 0, 0])

@@ -20,11 +20,14 @@ Hashes (the first byte separates the two node kinds, so a leaf can never pass fo
     leaf  = SHA256(0x00 || SHA256(key) || SHA256(value))
     inner = SHA256(0x01 || left || right)          empty subtree = 32 zero bytes
 
-Storage: a node is stored as its 65-byte preimage under its hash (`NodeSource.get`). Because every
-key is in exactly one leaf and the tree is canonical, no two positions ever hold the same node,
-so a node replaced by an update is garbage at once: `update` returns it in `deleted` and the store
-drops it in the same write batch. The database therefore holds exactly the head's tree (no
-unbounded growth, no pruning pass); proofs are served for the head root only. The flat state
+Storage: a node is stored as its 65-byte preimage under its *position* in the tree (depth + path
+bits, see `position`), not under its hash. Every position holds exactly one node of the current
+tree, so an update *overwrites* the nodes on the changed paths in place: a block touching k keys
+writes about k * (log2(n/k) + 1) + min(n, 2k) nodes and deletes only the positions that empty out
+(a key removed, a leaf moving up). Keying by hash would also have to delete every replaced node,
+about doubling the write batch (measured: ~6,300 puts + ~6,300 deletes per 1,000-transfer block in
+the bench, vs ~6,300 puts now). The database therefore holds exactly the head's tree (no unbounded
+growth, no pruning pass); proofs are served for the head root only. The flat state
 (`ledger.state`) holds the values; the tree holds only their hashes.
 """
 
@@ -82,112 +85,142 @@ class Proof(Record):
 @dataclass
 class TrieUpdate:
     root: bytes
-    new_nodes: dict[bytes, bytes]   # hash -> 65-byte node
-    deleted: set[bytes]             # hashes of nodes no longer reachable
+    puts: dict[bytes, bytes]   # position -> 65-byte node
+    deletes: set[bytes]        # positions that no longer hold a node
 
 
+#: get_node(position) -> the 65-byte node stored there, or None.
 NodeSource = Callable[[bytes], "bytes | None"]
 
 
+def position(depth: int, path: int) -> bytes:
+    """Storage key of the node at `depth` whose path from the root is the `depth` bits of `path`
+    (MSB first): 2 bytes of depth, then the path left-aligned in whole bytes (sorted by depth then
+    path, so the hot upper levels sit together on disk)."""
+    nbytes = (depth + 7) >> 3
+    return _DEPTH[depth] + (path << (nbytes * 8 - depth)).to_bytes(nbytes, "big")
+
+
+_DEPTH = [d.to_bytes(2, "big") for d in range(257)]
+
+
 class Trie:
-    """A view of the tree at `root`, reading nodes through `get_node` (e.g. the database)."""
+    """A view of the tree at `root`, reading nodes by position through `get_node` (e.g. the database)."""
 
     def __init__(self, get_node: NodeSource, root: bytes = EMPTY):
         self._get_node = get_node
         self.root = root
 
-    def _node(self, h: bytes, new: Mapping[bytes, bytes]) -> bytes:
-        n = new.get(h) or self._get_node(h)
+    def _read(self, pos: bytes, writes: Mapping[bytes, bytes] | None = None) -> bytes:
+        n = writes.get(pos) if writes else None
         if n is None:
-            raise TrieError(f"state trie node {h.hex()} is missing from the database")
+            n = self._get_node(pos)
+        if n is None:
+            raise TrieError(f"state trie node at position {pos.hex()} is missing from the database")
         return n
 
     # -- reading --------------------------------------------------------------------------------
+    def _walk(self, key: bytes):
+        """Yield (depth, node) along `key`'s path until a leaf or an empty subtree (node None)."""
+        kh = key_hash(key)
+        h, depth, path = self.root, 0, 0
+        while h != EMPTY:
+            n = self._read(position(depth, path))
+            yield depth, n
+            if n[0] == _LEAF:
+                return
+            b = _bit(kh, depth)
+            h = n[33:65] if b else n[1:33]
+            depth, path = depth + 1, (path << 1) | b
+        yield depth, None
+
     def get_value_hash(self, key: bytes) -> bytes | None:
         kh = key_hash(key)
-        h, depth = self.root, 0
-        while h != EMPTY:
-            n = self._node(h, {})
-            if n[0] == _LEAF:
+        for _, n in self._walk(key):
+            if n is not None and n[0] == _LEAF:
                 return n[33:65] if n[1:33] == kh else None
-            h = n[33:65] if _bit(kh, depth) else n[1:33]
-            depth += 1
         return None
 
     def prove(self, key: bytes) -> Proof:
         kh = key_hash(key)
-        h, depth, siblings = self.root, 0, []
-        while h != EMPTY:
-            n = self._node(h, {})
+        siblings = []
+        for depth, n in self._walk(key):
+            if n is None:
+                break
             if n[0] == _LEAF:
                 return Proof(siblings=tuple(siblings), leaf_key_hash=n[1:33], leaf_value_hash=n[33:65])
-            if _bit(kh, depth):
-                siblings.append(n[1:33])
-                h = n[33:65]
-            else:
-                siblings.append(n[33:65])
-                h = n[1:33]
-            depth += 1
+            siblings.append(n[1:33] if _bit(kh, depth) else n[33:65])
         return Proof(siblings=tuple(siblings), leaf_key_hash=None, leaf_value_hash=None)
 
     # -- writing --------------------------------------------------------------------------------
     def update(self, changes: Mapping[bytes, bytes | None] | Iterable[tuple[bytes, bytes | None]]) -> TrieUpdate:
         """Apply key -> value (None deletes) changes in one batch; returns the new root and the
-        node writes/deletes to persist. Does not modify `self` (call `self.root = u.root` after
-        persisting)."""
+        node writes/deletes to persist. Does not modify `self` (set `self.root = u.root` once the
+        writes are persisted)."""
         items = changes.items() if isinstance(changes, Mapping) else changes
         ups = sorted((key_hash(k), None if v is None else value_hash(v)) for k, v in items)
-        new: dict[bytes, bytes] = {}
-        dead: set[bytes] = set()
-        root = self._update(self.root, 0, ups, new, dead) if ups else self.root
-        deleted = dead - new.keys()
-        return TrieUpdate(root, new, deleted)
+        writes: dict[bytes, bytes] = {}
+        stale: set[bytes] = set()
+        root = self._update(self.root, 0, 0, ups, writes, stale)[0] if ups else self.root
+        return TrieUpdate(root, writes, stale - writes.keys())
 
-    def _put(self, node: bytes, new: dict[bytes, bytes]) -> bytes:
-        h = _sha(node).digest()
-        new[h] = node
-        return h
-
-    def _is_leaf(self, h: bytes, new: Mapping[bytes, bytes]) -> bool:
-        return self._node(h, new)[0] == _LEAF
-
-    def _join(self, left: bytes, right: bytes, new: dict[bytes, bytes]) -> bytes:
-        if left == EMPTY:
-            if right == EMPTY or self._is_leaf(right, new):
-                return right
-        elif right == EMPTY and self._is_leaf(left, new):
-            return left
-        return self._put(b"\x01" + left + right, new)
-
-    def _build(self, depth: int, leaves: list[tuple[bytes, bytes]], new: dict[bytes, bytes]) -> bytes:
-        if not leaves:
-            return EMPTY
-        if len(leaves) == 1:
-            kh, vh = leaves[0]
-            return self._put(b"\x00" + kh + vh, new)
-        split = _split(leaves, depth)
-        return self._join(self._build(depth + 1, leaves[:split], new),
-                          self._build(depth + 1, leaves[split:], new), new)
-
-    def _update(self, h: bytes, depth: int, ups: list, new: dict[bytes, bytes], dead: set[bytes]) -> bytes:
+    def _update(self, h: bytes, depth: int, path: int, ups: list, writes: dict, stale: set) -> tuple[bytes, bool]:
+        """New (hash, is_leaf) of the subtree at (depth, path), currently `h`, after `ups`."""
         if h == EMPTY:
-            return self._build(depth, [(k, v) for k, v in ups if v is not None], new)
-        node = self._node(h, new)
+            return self._build(depth, path, [(k, v) for k, v in ups if v is not None], writes, stale)
+        pos = position(depth, path)
+        node = self._read(pos)
         if node[0] == _LEAF:
-            dead.add(h)
+            stale.add(pos)
             merged = dict(ups)
             merged.setdefault(node[1:33], node[33:65])
-            return self._build(depth, sorted((k, v) for k, v in merged.items() if v is not None), new)
+            return self._build(depth, path, sorted((k, v) for k, v in merged.items() if v is not None),
+                               writes, stale)
         if depth >= 256:  # pragma: no cover - would need a SHA-256 collision
             raise TrieError("trie deeper than 256 levels")
         left, right = node[1:33], node[33:65]
         split = _split(ups, depth)
-        nl = self._update(left, depth + 1, ups[:split], new, dead) if split else left
-        nr = self._update(right, depth + 1, ups[split:], new, dead) if split < len(ups) else right
-        if nl == left and nr == right:
-            return h
-        dead.add(h)
-        return self._join(nl, nr, new)
+        lp, rp = path << 1, (path << 1) | 1
+        nl = self._update(left, depth + 1, lp, ups[:split], writes, stale) if split else (left, None)
+        nr = self._update(right, depth + 1, rp, ups[split:], writes, stale) if split < len(ups) else (right, None)
+        if nl[0] == left and nr[0] == right:
+            return h, False
+        stale.add(pos)
+        return self._join(depth, path, pos, nl, nr, writes, stale)
+
+    def _join(self, depth: int, path: int, pos: bytes, left: tuple, right: tuple, writes: dict,
+              stale: set) -> tuple[bytes, bool]:
+        """Place the node with children `left`/`right` ((hash, is_leaf or None if unknown)) at
+        position `pos` = (depth, path); a lone leaf child moves up into it (the compact rule)."""
+        lh, rh = left[0], right[0]
+        if lh == EMPTY or rh == EMPTY:
+            if lh == rh:
+                return EMPTY, False
+            bit, (ch, is_leaf) = (1, right) if lh == EMPTY else (0, left)
+            cpos = position(depth + 1, (path << 1) | bit)
+            if is_leaf is None:
+                is_leaf = self._read(cpos, writes)[0] == _LEAF
+            if is_leaf:
+                node = writes.pop(cpos, None) or self._read(cpos)
+                stale.add(cpos)
+                writes[pos] = node
+                return ch, True
+        node = b"\x01" + lh + rh
+        writes[pos] = node
+        return _sha(node).digest(), False
+
+    def _build(self, depth: int, path: int, leaves: list, writes: dict, stale: set) -> tuple[bytes, bool]:
+        if not leaves:
+            return EMPTY, False
+        if len(leaves) == 1:
+            kh, vh = leaves[0]
+            node = b"\x00" + kh + vh
+            writes[position(depth, path)] = node
+            return _sha(node).digest(), True
+        split = _split(leaves, depth)
+        return self._join(depth, path, position(depth, path),
+                          self._build(depth + 1, path << 1, leaves[:split], writes, stale),
+                          self._build(depth + 1, (path << 1) | 1, leaves[split:], writes, stale), writes, stale)
 
 
 def _split(items: list, depth: int) -> int:
@@ -205,7 +238,7 @@ def _split(items: list, depth: int) -> int:
 
 def build_root(items: Iterable[tuple[bytes, bytes]]) -> bytes:
     """The root of a whole key set computed from scratch (checks and tests; nothing is stored)."""
-    return Trie(lambda h: None).update([(k, v) for k, v in items]).root
+    return Trie(lambda pos: None).update([(k, v) for k, v in items]).root
 
 
 def verify_proof(root: bytes, key: bytes, value: bytes | None, proof: Proof) -> bool:

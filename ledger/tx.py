@@ -20,7 +20,7 @@ from typing import Any
 import msgpack
 
 from ledger import sigs
-from ledger.codec import MAX_ENCODED_SIZE, BigUInt, Bytes, Spec, Str, UInt, unpack_plain
+from ledger.codec import BigUInt, Bytes, Spec, Str, UInt, unpack_plain
 from ledger.errors import DecodeError, InvalidTransaction
 from ledger.genesis import Params
 from ledger.hashing import tagged_hash
@@ -109,7 +109,9 @@ class Transaction:
         return self._encoded
 
     @classmethod
-    def decode(cls, data: bytes, *, max_size: int = MAX_ENCODED_SIZE) -> Transaction:
+    def decode(cls, data: bytes, *, max_size: int = Params.max_tx_bytes) -> Transaction:
+        """Decode one transaction (e.g. from gossip). The default size bound is the default
+        Params.max_tx_bytes; pass the chain's own value."""
         tx = cls.from_plain(unpack_plain(data, max_size=max_size))
         object.__setattr__(tx, "_encoded", bytes(data))
         return tx

@@ -7,6 +7,7 @@ from conftest import CHAIN, KEYS, PARAMS, T0, VESTER, make_genesis
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, rule
+from test_trie import reachable_positions
 
 from ledger.errors import InvalidTransaction
 from ledger.execution import BlockContext, apply_tx, begin_block, end_block
@@ -45,9 +46,9 @@ class Ledger(RuleBasedStateMachine):
 
     def _commit_trie(self, changes):
         u = self.trie.update(changes)
-        for h in u.deleted:
-            del self.nodes[h]
-        self.nodes.update(u.new_nodes)
+        for pos in u.deletes:
+            self.nodes.pop(pos, None)
+        self.nodes.update(u.puts)
         self.trie.root = u.root
 
     def _new_block(self, proposer):
@@ -130,6 +131,7 @@ class Ledger(RuleBasedStateMachine):
     def teardown(self):
         if hasattr(self, "state"):
             assert self.trie.root == build_root(self.base.data.items())
+            assert reachable_positions(self.trie.root, self.nodes) == set(self.nodes)
 
 
 TestConservation = pytest.mark.slow(Ledger.TestCase)

@@ -144,13 +144,16 @@ def test_claim_vested_follows_the_schedule(store):
 def test_pool_emission_primitive(store):
     state = store.state()
     t = T0 + 5 * PARAMS.month_s         # half of a 10-month linear row
-    assert state.pool_available("mining", t) == 2500 * NMT
+    assert state.pool_available("mining", t) == 2500 * NMT == state.pool_unlocked("mining", t)
+    assert state.pool_unlocked("mining", T0) == 0 and state.pool_unlocked("mining", T0 + 10**9) == 5000 * NMT
     state.emit_from_pool("mining", 1000 * NMT, BOB.address, t)
     assert state.pool_available("mining", t) == 1500 * NMT
     with pytest.raises(InvalidTransaction, match="has only"):
         state.emit_from_pool("mining", 1501 * NMT, BOB.address, t)
     state.return_to_pool("mining", 10 * NMT, BOB.address)
     assert state.pool_available("mining", t) == 1510 * NMT
+    pool = state.pool("mining")
+    assert pool.holding == pool.allocated - state.pool_unlocked("mining", t) + state.pool_available("mining", t)
     state.audit()
 
 

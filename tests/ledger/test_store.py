@@ -7,8 +7,8 @@ import pytest
 from conftest import ALICE, BOB, CAROL, CHAIN, KEYS, V0, V1, dump, make_genesis, next_block
 
 from ledger.block import Block, make_header
-from ledger.errors import InvalidBlock, StoreError
-from ledger.genesis import NMT
+from ledger.errors import GenesisError, InvalidBlock, InvalidTransaction, StoreError
+from ledger.genesis import NMT, AllocationRow, GenesisAccount, GenesisValidator
 from ledger.store import NotOnHead, Store, UnknownParent, build_block
 from ledger.trie import build_root, verify_proof
 from ledger.tx import sign_tx
@@ -75,10 +75,11 @@ def test_blocks_and_txs_are_found(store):
 
 def test_account_proof_against_the_header_root(store):
     next_block(store, transfers(4))
-    raw, proof = store.prove_account(BOB.address)
-    assert raw is not None and verify_proof(store.head.state_root, b"a" + BOB.address, raw, proof)
-    raw, proof = store.prove_account(b"\x42" * 32)
-    assert raw is None and verify_proof(store.head.state_root, b"a" + b"\x42" * 32, None, proof)
+    root, raw, proof = store.prove_account(BOB.address)
+    assert root == store.head.state_root
+    assert raw is not None and verify_proof(root, b"a" + BOB.address, raw, proof)
+    root, raw, proof = store.prove_account(b"\x42" * 32)
+    assert raw is None and verify_proof(root, b"a" + b"\x42" * 32, None, proof)
 
 
 def _reseal(block, key=V0, **changes):
@@ -137,11 +138,19 @@ def test_consensus_hook_can_veto(store):
         if header.proposer != V0.address:
             raise InvalidBlock(f"proposer of block {header.height} is not in the validator set")
 
+    def after(header, state):
+        seen.append(("after", header.height, len(state.validator_set(header.timestamp))))
+        if header.extra == b"veto":
+            raise InvalidBlock("epoch block lists the wrong validators")
+
     store.consensus_check = check
+    store.post_execution_check = after
     with pytest.raises(InvalidBlock, match="not in the validator set"):
         store.import_block(build_block(store, CAROL, [], store.head.timestamp + 1, 1))
+    with pytest.raises(InvalidBlock, match="wrong validators"):
+        store.import_block(build_block(store, V0, [], store.head.timestamp + 1, 2, extra=b"veto"))
     next_block(store)
-    assert seen == [(0, 1, False), (0, 1, True)]
+    assert seen == [(0, 1, False), (0, 1, True), ("after", 1, 1), (0, 1, True), ("after", 1, 1)]
 
 
 def test_side_chain_blocks_are_stored_not_executed_and_rewind(store):
@@ -179,3 +188,164 @@ def test_reopen_keeps_everything(tmp_path, genesis):
     next_block(s, transfers(1, 3))
     assert s.height == 2
     s.close()
+
+
+def test_builder_skips_bad_signatures_and_unencodable_txs(store):
+    from ledger.tx import Transaction
+
+    good = transfers(2)
+    forged = Transaction(CHAIN, 2, ALICE.address, 0, Transfer(to=BOB.address, amount=1), b"\x01" * 64)
+    broken = Transaction(CHAIN, 2, ALICE.address, -5, Transfer(to=BOB.address, amount=1))
+    skipped = []
+    blk = next_block(store, [good[0], forged, broken, good[1]], skipped=skipped)
+    assert blk.txs == tuple(good)
+    assert [str(e) for _, e in skipped] == ["bad signature", "bad signature"]
+
+
+def test_check_tx_leaves_state_untouched(store):
+    from ledger.execution import BlockContext, check_tx
+
+    state = store.state()
+    ctx = BlockContext.for_state(state, 1, store.head.timestamp + 1, V0.address)
+    check_tx(state, ctx, transfers(1)[0])
+    assert state.changes() == {}
+    with pytest.raises(InvalidTransaction, match="nonce"):
+        check_tx(state, ctx, transfers(1, 3)[0])
+
+
+def test_reorg_to_a_stored_branch_and_back(store):
+    next_block(store, transfers(2))
+    b2 = next_block(store, transfers(2, 2))
+    assert store.total_difficulty(b2.hash) == 4
+    # build a side branch s2 <- s3 on b1, then return to b2
+    store.rewind_head()
+    s2 = next_block(store, [sign_tx(BOB, CHAIN, 0, 0, Transfer(to=CAROL.address, amount=NMT))], dt_ms=3000)
+    s3 = next_block(store, transfers(1, 2), dt_ms=3000)
+    side_root = store.state_root
+    store.reorg_to(b2.hash)
+    assert store.head == b2.header and store.get_block(2) == b2
+    assert store.account(BOB.address).nonce == 0 and store.get_tx(s2.txs[0].hash) is None
+    assert store.total_difficulty(s3.hash) == 6 > store.total_difficulty(b2.hash)
+    store.reorg_to(s3.hash)
+    assert store.head == s3.header and store.state_root == side_root
+    assert store.get_tx(s2.txs[0].hash)[2] == 2 and store.get_tx(b2.txs[1].hash) is None
+    store.state().audit()
+
+
+def test_put_block_checks_headers_and_a_bad_branch_restores_the_old_chain(store):
+    b1 = next_block(store, transfers(2))
+    b2 = next_block(store, transfers(2, 2))
+    store.rewind_head()
+    good = build_block(store, V0, [], store.head.timestamp + 3000, 1)
+    store.import_block(good)
+    bad3 = _reseal(build_block(store, V0, [], store.head.timestamp + 3000, 1), state_root=b"\x05" * 32)
+    store.rewind_head()
+    store.reorg_to(b2.hash)
+    with pytest.raises(InvalidBlock, match="seal"):
+        store.put_block(Block(header=dataclasses.replace(bad3.header, height=3, seal=b"\x00" * 64), txs=()))
+    with pytest.raises(UnknownParent):
+        store.put_block(_reseal(bad3, parent_hash=b"\x01" * 32))
+    assert store.put_block(bad3) == 2 + 1 + 1      # b1 in turn, two out-of-turn blocks
+    before = dump(store)
+    with pytest.raises(InvalidBlock, match="state root"):
+        store.reorg_to(bad3.hash)
+    assert store.head == b2.header and store.get_block(1) == b1
+    after = dump(store)
+    assert {k: v for k, v in after.items() if k[:1] in b"shnt"} == {k: v for k, v in before.items() if k[:1] in b"shnt"}
+
+
+@pytest.mark.parametrize("change, message", [
+    (dict(validators=(GenesisValidator(V0.address, 99 * NMT, "v0"),)), "below min_validator_stake"),
+    (dict(total_supply=1), "total_supply 1 !="),
+    (dict(accounts=(GenesisAccount(ALICE.address, 1), GenesisAccount(ALICE.address, 2))), "listed twice"),
+    (dict(allocation=(AllocationRow("x", 5, 0, 1),)), "exactly one of pool or account"),
+])
+def test_bad_genesis_creates_nothing(tmp_path, change, message):
+    with pytest.raises(GenesisError, match=message):
+        Store.create(tmp_path / "db", make_genesis(**change))
+    assert not (tmp_path / "db").exists()
+
+
+def test_interrupted_init_is_reported_not_half_used(tmp_path):
+    import plyvel
+
+    plyvel.DB(str(tmp_path / "db"), create_if_missing=True).close()   # what a kill during create leaves
+    with pytest.raises(StoreError, match="no head block"):
+        Store.open(tmp_path / "db")
+    with pytest.raises(StoreError, match="not empty"):
+        Store.create(tmp_path / "db", make_genesis())
+
+
+@pytest.mark.timeout(60)
+def test_readers_in_another_thread_see_whole_heads(store):
+    import threading
+
+    blocks = []
+    for n in range(6):
+        blocks.append(next_block(store, transfers(40, 40 * n)))
+    for _ in blocks:
+        store.rewind_head()
+    roots = {b.header.state_root for b in blocks} | {store.state_root}
+    stop, problems, checked = threading.Event(), [], [0]
+
+    def reader():
+        while not stop.is_set():
+            root, raw, proof = store.prove_account(BOB.address)
+            if root not in roots or not verify_proof(root, b"a" + BOB.address, raw, proof):
+                problems.append("proof mixes two heads")
+            store.state().audit()
+            checked[0] += 1
+
+    t = threading.Thread(target=reader)
+    t.start()
+    try:
+        for b in blocks:
+            store.import_block(b.encode())
+    finally:
+        stop.set()
+        t.join()
+    assert not problems and checked[0] > 0 and store.head == blocks[-1].header
+
+
+def _state_and_trie(store):
+    return {k: v for k, v in dump(store).items() if k[:1] in b"sn"}
+
+
+def test_rewind_restores_every_byte_of_state_and_trie(store):
+    """Mixed blocks (transfers, staking, unbonding releases, vesting claims, registrations), then
+    rewind one by one: each step gives back exactly the earlier state and trie, byte for byte."""
+    import random
+
+    from ledger.txkinds.claim_vested import ClaimVested
+    from ledger.txkinds.register_validator import RegisterValidator
+    from ledger.txkinds.unstake import Unstake
+
+    rnd = random.Random(5)
+    nonce = {}
+
+    def tx(key, body, fee=0):
+        n = nonce.get(key.address, 0)
+        nonce[key.address] = n + 1
+        return sign_tx(key, CHAIN, n, fee, body)
+
+    snapshots = [_state_and_trie(store)]
+    plan = [
+        [tx(V1, RegisterValidator(name="v1", stake=150 * NMT)),
+         tx(ALICE, StakeTx(validator=V0.address, amount=30 * NMT, lock_days=0), fee=7)],
+        [tx(ALICE, Unstake(validator=V0.address, amount=10 * NMT, long_term=False)),
+         tx(BOB, StakeTx(validator=V1.address, amount=5 * NMT, lock_days=1))],
+        [tx(KEYS[5], ClaimVested())],
+        [tx(CAROL, Transfer(to=KEYS[7].address, amount=rnd.randrange(1, NMT)), fee=3) for _ in range(5)],
+        [tx(BOB, Unstake(validator=V1.address, amount=5 * NMT, long_term=True))],
+    ]
+    dts = [2000, 2000, 2_000_000, 70_000, 200_000]     # the 3rd block passes the vesting cliff and
+    for txs, dt in zip(plan, dts, strict=True):         # releases the unbonding (begin-block hook)
+        skipped = []
+        next_block(store, txs, dt_ms=dt, skipped=skipped)
+        assert not skipped, skipped
+        store.state().audit()
+        snapshots.append(_state_and_trie(store))
+    assert store.account(KEYS[7].address).balance > 0 and store.state().unbondings_of(ALICE.address) == []
+    for want in reversed(snapshots[:-1]):
+        store.rewind_head()
+        assert _state_and_trie(store) == want

@@ -2,19 +2,20 @@
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import random
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from ledger.trie import EMPTY, Proof, Trie, build_root, verify_proof
+from ledger.trie import EMPTY, Proof, Trie, build_root, position, verify_proof
 
 keys_st = st.binary(min_size=1, max_size=6)
 kv_st = st.dictionaries(keys_st, st.binary(max_size=8), max_size=40)
 
 
 class NodeDB:
-    """Trie nodes in a dict, applying updates the way the store does."""
+    """Trie nodes in a dict keyed by position, applying updates the way the store does."""
 
     def __init__(self):
         self.nodes = {}
@@ -22,21 +23,31 @@ class NodeDB:
 
     def update(self, changes):
         u = self.trie.update(changes)
-        for h in u.deleted:
-            del self.nodes[h]
-        self.nodes.update(u.new_nodes)
+        for pos in u.deletes:
+            self.nodes.pop(pos, None)
+        self.nodes.update(u.puts)
         self.trie.root = u.root
         return u.root
 
     def reachable(self):
-        seen, todo = set(), [self.trie.root] if self.trie.root != EMPTY else []
-        while todo:
-            h = todo.pop()
-            seen.add(h)
-            n = self.nodes[h]
-            if n[0] == 1:
-                todo += [c for c in (n[1:33], n[33:65]) if c != EMPTY]
-        return seen
+        """Positions reachable from the root, checking that each stored node hashes to what its
+        parent says (the tree on disk is exactly the tree the root commits to)."""
+        return reachable_positions(self.trie.root, self.nodes)
+
+
+def reachable_positions(root, nodes):
+    seen, todo = set(), [(root, 0, 0)] if root != EMPTY else []
+    while todo:
+        h, depth, path = todo.pop()
+        pos = position(depth, path)
+        node = nodes[pos]
+        assert hashlib.sha256(node).digest() == h, f"node at depth {depth} does not match its parent"
+        seen.add(pos)
+        if node[0] == 1:
+            for bit, child in ((0, node[1:33]), (1, node[33:65])):
+                if child != EMPTY:
+                    todo.append((child, depth + 1, (path << 1) | bit))
+    return seen
 
 
 @settings(max_examples=60, deadline=None)
@@ -108,9 +119,14 @@ def test_tampered_proofs_fail():
 def test_update_touches_only_the_paths_of_changed_keys():
     db = NodeDB()
     rnd = random.Random(1)
-    db.update({rnd.randbytes(8): b"v" for _ in range(5000)})
+    db_keys = {rnd.randbytes(8): b"v" for _ in range(5000)}
+    db.update(db_keys)
     assert len(db.nodes) > 9000
     reads = []
-    counting = Trie(lambda h: reads.append(h) or db.nodes.get(h), db.trie.root)
+    counting = Trie(lambda pos: reads.append(pos) or db.nodes.get(pos), db.trie.root)
     u = counting.update({b"one new key": b"x"})
-    assert len(reads) <= 40 and len(u.new_nodes) <= 40 and len(u.deleted) <= 40
+    assert len(reads) <= 40 and len(u.puts) <= 40 and len(u.deletes) <= 40
+    # a changed value rewrites its path in place: puts only, no deletes
+    key = next(iter(db_keys))
+    u = db.trie.update({key: b"changed"})
+    assert not u.deletes and 1 <= len(u.puts) <= 40

@@ -133,3 +133,11 @@ def test_block_with_bad_signature_or_invalid_tx_is_rejected_whole(store):
     assert dump(store) == before and store.head == head
     store.import_block(block)
     assert store.height == 1
+
+
+def test_standalone_decode_is_size_bounded():
+    data = transfer().encode()
+    with pytest.raises(DecodeError, match="over the limit"):
+        Transaction.decode(data, max_size=len(data) - 1)
+    with pytest.raises(DecodeError, match="over the limit of 65536"):
+        Transaction.decode(data + b"\x00" * 70_000)

@@ -69,3 +69,16 @@ def test_query_reads_only_the_index_head():
     top = state.validator_set(at_ms=0)
     assert len(top) == 21 and top[0][1] == 299 * NMT
     assert base.gets <= 21 + 2          # one candidate read per member (+ chain record), no staker scan
+
+
+def test_stakes_by_validator_index():
+    a, b = devnet_key(400), devnet_key(401)
+    state, _ = _state_with([GenesisValidator(a.address, 300 * NMT), GenesisValidator(b.address, 200 * NMT)],
+                           delegations=[(ALICE.address, b.address, 5 * NMT)], mint=False)
+    assert state.stakes_on(a.address) == [(a.address, FLEXIBLE, state.stake(a.address, a.address, FLEXIBLE))]
+    assert sorted((s, st.amount) for s, _, st in state.stakes_on(b.address)) == sorted(
+        [(b.address, 200 * NMT), (ALICE.address, 5 * NMT)])
+    state.change_stake(ALICE.address, b.address, FLEXIBLE, -5 * NMT)
+    state.credit(ALICE.address, 5 * NMT)
+    assert [s for s, _, _ in state.stakes_on(b.address)] == [b.address]
+    state.audit()
