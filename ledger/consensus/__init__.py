@@ -21,6 +21,7 @@ from .evidence import (
     verify_evidence,
 )
 from .finality import DOUBLE_VOTE, SURROUND_VOTE, VoteGuard, decide_vote, votes_conflict
+from .follower import Follower, HeadChange
 from .fork_choice import BlockTree, advance_finalized, choose_head, descends_from, head_key, should_switch
 from .header_rules import verify_header
 from .penalties import (
@@ -39,10 +40,12 @@ from .penalties import (
     slot_outcome,
     split_slash,
 )
+from .seal_guard import SealedSlot, SealGuard
 from .snapshot import DIFF_IN_TURN, DIFF_NO_TURN, ConsensusConfig, HeaderView, RecentSeal, SealPlan, Snapshot
 from .validators import (
     Candidate,
     ValidatorSet,
+    check_consensus_params,
     epoch_of,
     is_epoch_start,
     quorum,
@@ -67,11 +70,11 @@ __all__ = [
     "MAX_VOTE_BYTES", "DIFF_IN_TURN", "DIFF_NO_TURN", "DOUBLE_SEAL", "DOUBLE_VOTE", "DOUBLE_VOTE_OFFENSE", "JAIL", "NONE",
     "SURROUND_VOTE", "WITHHOLD",
     "AddResult", "Attestation", "BlockTree", "Candidate", "Checkpoint", "ConsensusConfig",
-    "DoubleSealEvidence", "DoubleSealWatch", "DoubleVoteEvidence", "Evidence", "FutureHeader",
+    "DoubleSealEvidence", "DoubleSealWatch", "DoubleVoteEvidence", "Evidence", "Follower", "FutureHeader", "HeadChange",
     "HeaderOpener", "HeaderView", "InvalidAttestation", "InvalidEvidence", "InvalidVote", "Offense",
-    "Penalty", "RecentSeal", "SealPlan", "SealedHeader", "SlotOutcome", "Snapshot", "ValidatorSet", "Vote",
+    "Penalty", "RecentSeal", "SealGuard", "SealPlan", "SealedHeader", "SealedSlot", "SlotOutcome", "Snapshot", "ValidatorSet", "Vote",
     "VoteData", "VoteGuard", "VotePool",
-    "advance_finalized", "after_missed", "after_sealed_in_turn", "build_attestation", "check_vote",
+    "advance_finalized", "after_missed", "after_sealed_in_turn", "build_attestation", "check_consensus_params", "check_vote",
     "choose_head", "decide_vote", "decode_extra", "descends_from", "encode_extra", "epoch_of", "head_key",
     "is_epoch_start", "is_jailed", "jail_until_ms", "penalty_for", "quorum", "rewards_withheld",
     "select_validators", "set_source_height", "should_switch", "slash_amount", "slot_outcome",

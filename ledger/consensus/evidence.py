@@ -1,4 +1,5 @@
-"""Accountability: evidence that a validator signed two blocks, or two conflicting votes, at one height.
+"""Accountability: evidence that a validator signed two blocks on one parent (so at one height), or two
+conflicting votes.
 
 Evidence is self-contained and verifiable by any node from the evidence bytes alone (plus the chain
 id): both signed objects travel in full, so the signatures prove the offence without any chain
@@ -40,6 +41,7 @@ class SealedHeader:
     chain_id: str
     height: int
     hash: bytes
+    parent_hash: bytes
     proposer: bytes
     signing_message: bytes
     signature: bytes
@@ -106,6 +108,9 @@ def verify_double_seal(ev: DoubleSealEvidence, chain_id: str, open_header: Heade
         raise InvalidEvidence(f"headers are at different heights ({a.height}, {b.height}): no double seal")
     if a.proposer != b.proposer:
         raise InvalidEvidence("headers are sealed by different proposers: no double seal")
+    if a.parent_hash != b.parent_hash:
+        raise InvalidEvidence("headers build on different parents: re-sealing a height after a reorganisation "
+                              "is allowed, no double seal")
     if a.hash == b.hash:
         raise InvalidEvidence("both headers are the same block: no double seal")
     for h in (a, b):
@@ -140,20 +145,21 @@ def verify_evidence(ev: Evidence, chain_id: str, open_header: HeaderOpener, curr
 
 
 class DoubleSealWatch:
-    """Remembers the first header seen per (height, proposer) so the importer can spot a second one.
+    """Remembers the first header seen per (height, parent, proposer) so the importer can spot a second one.
 
     Feed it every header whose seal verified (canonical or not). Bounded: heights more than
     `window` below the latest observed height are forgotten."""
 
     def __init__(self, window: int = 256):
         self.window = window
-        self._first: dict[tuple[int, bytes], tuple[bytes, bytes]] = {}
+        self._first: dict[tuple[int, bytes, bytes], tuple[bytes, bytes]] = {}
         self._top = 0
 
-    def observe(self, height: int, proposer: bytes, block_hash: bytes, header_bytes: bytes) -> DoubleSealEvidence | None:
+    def observe(self, height: int, parent_hash: bytes, proposer: bytes, block_hash: bytes,
+                header_bytes: bytes) -> DoubleSealEvidence | None:
         if height + self.window < self._top:
             return None
-        key = (height, proposer)
+        key = (height, parent_hash, proposer)
         seen = self._first.get(key)
         if seen is None:
             self._first[key] = (block_hash, header_bytes)

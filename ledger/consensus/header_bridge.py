@@ -35,7 +35,8 @@ def open_sealed_header(data: bytes) -> SealedHeader:
         raise LedgerError(f"not a header: {exc}") from None
     if h.height == 0 or len(h.seal) != 64:
         raise LedgerError("header carries no seal (genesis cannot be evidence)")
-    return SealedHeader(chain_id=h.chain_id, height=h.height, hash=h.hash, proposer=h.proposer,
+    return SealedHeader(chain_id=h.chain_id, height=h.height, hash=h.hash, parent_hash=h.parent_hash,
+                        proposer=h.proposer,
                         signing_message=h.seal_bytes(), signature=h.seal)
 
 

@@ -29,6 +29,7 @@ from ledger.genesis import Genesis, Params
 from ledger.hashing import HASH_LEN
 from ledger.keys import ADDRESS_LEN
 
+from .seal_guard import SealGuard
 from .validators import MAX_SET_SIZE, ValidatorSet, epoch_of
 from .votes import Attestation, Checkpoint
 
@@ -172,16 +173,15 @@ class Snapshot(Record):
         """The lowest timestamp a header sealed by `address` on top of this block may carry."""
         return self.timestamp_ms + params.block_time_ms + self.seal_delay_ms(address, params)
 
-    def plan_seal(self, address: bytes, params: Params, last_sealed_height: int | None = None) -> SealPlan | None:
+    def plan_seal(self, address: bytes, params: Params, guard: SealGuard | None = None) -> SealPlan | None:
         """When and how `address` may seal the next block, or None if it may not.
 
-        `last_sealed_height` is the highest height this validator ever sealed (persisted by the
-        daemon): sealing again at or below it could produce two blocks at one height, which is
-        slashable, so it is refused here."""
+        `guard` is this validator's persisted `SealGuard`: if it already sealed a block on this very
+        parent, sealing another would be a slashable double seal, so it is refused here."""
         h = self.height + 1
         if not self.can_seal(address):
             return None
-        if last_sealed_height is not None and h <= last_sealed_height:
+        if guard is not None and not guard.allows(h, self.hash):
             return None
         in_turn = self.next.in_turn(h, address)
         return SealPlan(height=h, not_before_ms=self.earliest_seal_ms(address, params),

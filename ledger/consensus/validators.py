@@ -23,7 +23,8 @@ from dataclasses import dataclass
 from typing import Annotated
 
 from ledger.codec import Bytes, ListOf, Record, record
-from ledger.errors import DecodeError
+from ledger.errors import DecodeError, GenesisError
+from ledger.genesis import Params
 from ledger.keys import ADDRESS_LEN
 
 #: Hard cap on a set's size (bounds attestation bitsets and decoded lists, so a full attestation fits the
@@ -147,3 +148,25 @@ def set_source_height(height: int, epoch_length: int) -> int:
 
     The last block of the previous epoch, or genesis (0) for epoch 0."""
     return max(0, (height // epoch_length) * epoch_length - 1)
+
+
+def check_consensus_params(params: Params) -> None:
+    """Raise GenesisError naming the first consensus parameter that makes the rules meaningless.
+
+    The genesis loader calls it, so a typo in a genesis file fails at `init`, not at the first epoch."""
+    def need(ok: bool, msg: str) -> None:
+        if not ok:
+            raise GenesisError(f"genesis params: {msg}")
+
+    need(params.block_time_ms >= 1, "block_time_ms must be at least 1")
+    need(params.epoch_length >= 1, "epoch_length must be at least 1")
+    need(1 <= params.max_validators <= MAX_SET_SIZE, f"max_validators must be between 1 and {MAX_SET_SIZE}")
+    need(params.out_of_turn_delay_ms >= 0 and params.out_of_turn_step_ms >= 0,
+         "out_of_turn_delay_ms and out_of_turn_step_ms cannot be negative")
+    need(params.max_future_ms >= 0, "max_future_ms cannot be negative")
+    need(params.vote_window >= 2, "vote_window must be at least 2")
+    need(0 <= params.slash_fraction_bps <= 10_000, "slash_fraction_bps must be between 0 and 10000")
+    need(params.jail_period_s >= 0, "jail_period_s cannot be negative")
+    need(1 <= params.missed_blocks_withhold <= params.missed_blocks_jail,
+         "need 1 <= missed_blocks_withhold <= missed_blocks_jail")
+    need(params.evidence_max_age >= 1, "evidence_max_age must be at least 1")

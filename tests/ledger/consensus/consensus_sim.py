@@ -7,21 +7,21 @@ instantly within a partition group. No threads, no sockets, no wall clock: runs 
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import heapq
+from collections.abc import Callable
+from dataclasses import dataclass
 
 from ledger.codec import encode
 from ledger.consensus import (
     BlockTree,
     Checkpoint,
     ConsensusConfig,
+    Follower,
     HeaderView,
     Snapshot,
     ValidatorSet,
     Vote,
-    VoteGuard,
     VotePool,
-    advance_finalized,
-    decide_vote,
     verify_header,
 )
 from ledger.consensus.votes import Attestation
@@ -82,32 +82,50 @@ def make_header(cfg: ConsensusConfig, snap: Snapshot, proposer: bytes, *, ts: in
 
 @dataclass
 class SimNode:
+    """One node: verify + apply each header (what the store's hook and `snapshot_after` do), then hand
+    it to the library's `Follower`, which does fork choice, finality, voting and seal planning."""
+
     cfg: ConsensusConfig
     key: PrivateKey
     genesis: HeaderView
     root: Snapshot
     alive: bool = True
-    headers: dict[bytes, HeaderView] = field(default_factory=dict)
-    guard: VoteGuard = field(default_factory=VoteGuard)
-    last_sealed: int | None = None
-    finalized_history: list[Checkpoint] = field(default_factory=list)
+    #: (parent snapshot, header) -> the validator set read from "the state" at an epoch's last block
+    next_set: Callable[[Snapshot, HeaderView], ValidatorSet | None] | None = None
 
     def __post_init__(self):
-        self.tree = BlockTree(self.root)
-        self.headers[self.genesis.hash] = self.genesis
-        self.pool = VotePool(self.cfg)
-        self.head = self.root
-        self.finalized = self.root.finalized
-        self.finalized_history.append(self.finalized)
+        self.follower = Follower(self.cfg, self.root, key=self.key)
+        self.headers: dict[bytes, HeaderView] = {self.genesis.hash: self.genesis}
+        self.finalized_history: list[Checkpoint] = [self.follower.finalized]
         self.rejected: list[str] = []
+        self.orphans: dict[bytes, list[HeaderView]] = {}
 
     @property
     def address(self) -> bytes:
         return self.key.address
 
+    @property
+    def tree(self) -> BlockTree:
+        return self.follower.tree
+
+    @property
+    def head(self) -> Snapshot:
+        return self.follower.head
+
+    @property
+    def finalized(self) -> Checkpoint:
+        return self.follower.finalized
+
+    @property
+    def pool(self) -> VotePool:
+        return self.follower.pool
+
     def import_block(self, header: HeaderView, now_ms: int) -> list[Vote]:
-        """Verify and add a block; returns the votes this node casts as a result (0 or 1)."""
-        if header.hash in self.tree or header.parent_hash not in self.tree:
+        """Verify and add a block (holding it until its parent arrives); returns the votes this node casts."""
+        if header.hash in self.tree:
+            return []
+        if header.parent_hash not in self.tree:
+            self.orphans.setdefault(header.parent_hash, []).append(header)
             return []
         parent_snap = self.tree.get(header.parent_hash)
         try:
@@ -115,88 +133,96 @@ class SimNode:
         except Exception as exc:  # the daemon logs and drops; tests inspect `rejected`
             self.rejected.append(str(exc))
             return []
-        snap = parent_snap.apply(header, self.cfg.params)
-        self.tree.add(snap, header.parent_hash)
+        nxt = self.next_set(parent_snap, header) if self.next_set else None
+        snap = parent_snap.apply(header, self.cfg.params, next_validators=nxt)
         self.headers[header.hash] = header
-        return self._update_head()
-
-    def _update_head(self) -> list[Vote]:
-        new = self.tree.head(self.finalized)
-        assert new is not None
-        votes: list[Vote] = []
-        if new.hash != self.head.hash:
-            self.head = new
-            fin = advance_finalized(self.finalized, new)
-            if fin != self.finalized:
-                self.finalized = fin
-                self.finalized_history.append(fin)
-            decided = decide_vote(self.cfg, self.guard, self.key, new)
-            if decided is not None:
-                vote, self.guard = decided
-                votes.append(vote)
+        change = self.follower.add_block(header.parent_hash, snap)
+        if change.finalized_changed:
+            self.finalized_history.append(self.follower.finalized)
+        votes = [change.vote] if change.vote else []
+        for child in self.orphans.pop(header.hash, []):
+            votes += self.import_block(child, now_ms)
         return votes
 
     def add_vote(self, vote: Vote) -> None:
-        snap = self.tree.get(vote.data.target.hash) if vote.data.target.hash in self.tree else self.head
-        self.pool.add(vote, snap.current, self.head.height)
+        self.follower.add_vote(vote)
 
     def try_seal(self, now_ms: int) -> HeaderView | None:
-        plan = self.head.plan_seal(self.address, self.cfg.params, self.last_sealed)
+        plan = self.follower.seal_plan()
         if plan is None or now_ms < plan.not_before_ms:
             return None
-        att = self.pool.attestation(self.head.justified, self.head.checkpoint, self.head.current)
-        hv = make_header(self.cfg, self.head, self.address, ts=now_ms, att=att)
-        self.last_sealed = plan.height
+        hv = make_header(self.cfg, self.head, self.address, ts=now_ms, att=self.follower.attestation())
+        self.follower.sealing(plan)
         return hv
 
 
 class SimNet:
-    """Validators 0..n-1 on a shared clock; `groups` partitions who hears whom."""
+    """Validators 0..n-1 on a shared clock; `groups` partitions who hears whom.
 
-    def __init__(self, n: int, tick_ms: int = 100, **param_overrides):
+    `delay(frm, to)` (ms) delays each block and vote between two different nodes; None delivers at once.
+    Messages already in flight when a partition starts still arrive."""
+
+    def __init__(self, n: int, tick_ms: int = 100, delay: Callable[[int, int], int] | None = None,
+                 next_set: Callable[[Snapshot, HeaderView], ValidatorSet | None] | None = None,
+                 **param_overrides):
         self.cfg = config(**param_overrides)
         g, root = genesis(vset(*range(n)))
-        self.nodes = [SimNode(self.cfg, k, g, root) for k in keys(n)]
+        self.nodes = [SimNode(self.cfg, k, g, root, next_set=next_set) for k in keys(n)]
         self.now = GENESIS_TS
         self.tick_ms = tick_ms
+        self.delay = delay
         self.groups: list[set[int]] = [set(range(n))]
         self.sealed: list[tuple[int, HeaderView]] = []
+        self._queue: list[tuple[int, int, int, object]] = []
+        self._seq = 0
 
     def partition(self, *groups: set[int]) -> None:
         self.groups = [set(g) for g in groups]
 
     def heal(self) -> None:
-        """Reconnect everyone and let them sync: every node receives every block and vote it lacks."""
+        """Reconnect everyone and let them sync: every node receives every block it lacks."""
         self.groups = [set(range(len(self.nodes)))]
         all_headers = sorted({h.hash: h for n in self.nodes for h in n.headers.values()}.values(),
                              key=lambda h: h.height)
         for i, node in enumerate(self.nodes):
             if node.alive:
                 for h in all_headers:
-                    self._deliver_block(i, h)
+                    self._deliver(i, h)
 
     def _peers(self, i: int) -> list[int]:
         group = next(g for g in self.groups if i in g)
         return [j for j in sorted(group) if self.nodes[j].alive]
 
-    def _deliver_block(self, to: int, header: HeaderView) -> None:
-        for vote in self.nodes[to].import_block(header, self.now):
-            self._broadcast_vote(to, vote)
+    def _deliver(self, to: int, msg: object) -> None:
+        node = self.nodes[to]
+        if not node.alive:
+            return
+        if isinstance(msg, Vote):
+            node.add_vote(msg)
+        else:
+            for vote in node.import_block(msg, self.now):
+                self._broadcast(to, vote)
 
-    def _broadcast_vote(self, frm: int, vote: Vote) -> None:
+    def _broadcast(self, frm: int, msg: object) -> None:
         for j in self._peers(frm):
-            self.nodes[j].add_vote(vote)
+            if j == frm or self.delay is None:
+                self._deliver(j, msg)
+            else:
+                self._seq += 1
+                heapq.heappush(self._queue, (self.now + self.delay(frm, j), self._seq, j, msg))
 
     def step(self) -> None:
         self.now += self.tick_ms
+        while self._queue and self._queue[0][0] <= self.now:
+            _, _, to, msg = heapq.heappop(self._queue)
+            self._deliver(to, msg)
         for i, node in enumerate(self.nodes):
             if not node.alive:
                 continue
             hv = node.try_seal(self.now)
             if hv is not None:
                 self.sealed.append((i, hv))
-                for j in self._peers(i):
-                    self._deliver_block(j, hv)
+                self._broadcast(i, hv)
 
     def run(self, ms: int) -> None:
         for _ in range(ms // self.tick_ms):

@@ -149,3 +149,28 @@ def test_recent_signer_carries_across_a_boundary():
     h2 = make_header(cfg, s1, ADDR[1], ts=s1.timestamp_ms + 9000, difficulty=2)  # 2 % 5 == 2 -> #2's turn
     with pytest.raises(InvalidBlock, match="sealed one of the last 2"):
         verify_header(cfg, s1, h1, h2)
+
+
+@pytest.mark.parametrize("change,error", [
+    ({}, None),
+    ({"epoch_length": 0}, "epoch_length"),
+    ({"block_time_ms": 0}, "block_time_ms"),
+    ({"max_validators": 0}, "max_validators"),
+    ({"max_validators": 129}, "max_validators"),
+    ({"slash_fraction_bps": 10_001}, "slash_fraction_bps"),
+    ({"missed_blocks_withhold": 200}, "missed_blocks_withhold"),
+    ({"out_of_turn_step_ms": -1}, "out_of_turn"),
+    ({"vote_window": 1}, "vote_window"),
+])
+def test_consensus_params_are_checked(change, error):
+    import dataclasses
+
+    from ledger.consensus import check_consensus_params
+    from ledger.errors import GenesisError
+    from ledger.genesis import Params
+    p = dataclasses.replace(Params(), **change)
+    if error is None:
+        check_consensus_params(p)
+    else:
+        with pytest.raises(GenesisError, match=error):
+            check_consensus_params(p)

@@ -120,25 +120,29 @@ def test_evidence_envelope_is_strict():
 class FakeHeader(Record):
     chain_id: Annotated[str, Str(64)]
     height: Annotated[int, UInt(64)]
+    parent: Annotated[bytes, Bytes(32)]
     body: Annotated[str, Str(64)]
     proposer: Annotated[bytes, Bytes(32)]
     seal: Annotated[bytes, Bytes(max_len=64)]
 
 
-def _seal(key, height, body, chain=CHAIN) -> bytes:
-    h = FakeHeader(chain_id=chain, height=height, body=body, proposer=key.address, seal=b"")
+def _seal(key, height, body, chain=CHAIN, parent=b"P" * 32) -> bytes:
+    h = FakeHeader(chain_id=chain, height=height, parent=parent, body=body, proposer=key.address, seal=b"")
     return dataclasses.replace(h, seal=key.sign(b"test-seal" + h.encode())).encode()
 
 
 def _open(data: bytes) -> SealedHeader:
     h = FakeHeader.decode(data)
     unsigned = dataclasses.replace(h, seal=b"")
-    return SealedHeader(chain_id=h.chain_id, height=h.height, hash=tagged_hash(b"test", data), proposer=h.proposer,
+    return SealedHeader(chain_id=h.chain_id, height=h.height, hash=tagged_hash(b"test", data),
+                        parent_hash=h.parent, proposer=h.proposer,
                         signing_message=b"test-seal" + unsigned.encode(), signature=h.seal)
 
 
 DS_CASES = [
-    ("two blocks at one height", _seal(KEYS[0], 5, "a"), _seal(KEYS[0], 5, "b"), None),
+    ("two blocks on one parent", _seal(KEYS[0], 5, "a"), _seal(KEYS[0], 5, "b"), None),
+    ("one height, two parents (re-seal after a reorg)", _seal(KEYS[0], 5, "a"), _seal(KEYS[0], 5, "b", parent=b"Q" * 32),
+     "different parents"),
     ("the same block twice", _seal(KEYS[0], 5, "a"), _seal(KEYS[0], 5, "a"), "same block"),
     ("different heights", _seal(KEYS[0], 5, "a"), _seal(KEYS[0], 6, "b"), "different heights"),
     ("different proposers", _seal(KEYS[0], 5, "a"), _seal(KEYS[1], 5, "b"), "different proposers"),
@@ -175,12 +179,14 @@ def test_opener_errors_must_be_ledger_errors():
 
 def test_double_seal_watch_is_bounded():
     w = DoubleSealWatch(window=4)
-    assert w.observe(1, ADDR[0], b"h1", b"one") is None
+    p = b"P" * 32
+    assert w.observe(1, p, ADDR[0], b"h1", b"one") is None
     for h in range(2, 10):
-        w.observe(h, ADDR[1], bytes([h]), b"x")
-    assert w.observe(1, ADDR[0], b"h1-other", b"two") is None  # too old to matter: forgotten
+        w.observe(h, p, ADDR[1], bytes([h]), b"x")
+    assert w.observe(1, p, ADDR[0], b"h1-other", b"two") is None  # too old to matter: forgotten
     assert len(w._first) <= 5
-    assert w.observe(9, ADDR[1], b"other", b"y") == DoubleSealEvidence(header_a=b"x", header_b=b"y")
+    assert w.observe(9, b"Q" * 32, ADDR[1], b"other", b"y") is None  # another parent: not an offence
+    assert w.observe(9, p, ADDR[1], b"other", b"y") == DoubleSealEvidence(header_a=b"x", header_b=b"y")
 
 
 # ----- penalties ------------------------------------------------------------------------------------------

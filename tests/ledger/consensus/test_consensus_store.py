@@ -139,9 +139,11 @@ def test_double_seal_evidence_from_real_headers(tmp_path):
     a = node.seal_next()
     b = node.seal_next(dt=1)  # same proposer, same height, other timestamp: a second block
     watch = DoubleSealWatch()
-    assert watch.observe(a.height, a.header.proposer, a.hash, a.header.encode()) is None
-    assert watch.observe(a.height, a.header.proposer, a.hash, a.header.encode()) is None  # same block again
-    ev = watch.observe(b.height, b.header.proposer, b.hash, b.header.encode())
+    def observe(blk):
+        return watch.observe(blk.height, blk.header.parent_hash, blk.header.proposer, blk.hash, blk.header.encode())
+    assert observe(a) is None
+    assert observe(a) is None  # the same block again
+    ev = observe(b)
     assert isinstance(ev, DoubleSealEvidence)
     envelope = Evidence(double_seal=ev)
     offense = verify_evidence(Evidence.decode(envelope.encode()), CFG.chain_id, open_sealed_header, 1, PARAMS)

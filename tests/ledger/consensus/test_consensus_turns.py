@@ -17,6 +17,7 @@ from ledger.consensus import (
     DIFF_NO_TURN,
     FutureHeader,
     HeaderView,
+    SealGuard,
     Snapshot,
     ValidatorSet,
     quorum,
@@ -139,10 +140,12 @@ def test_backoff_table(case):
     assert len(ds) == len(set(ds))
 
 
-def test_plan_seal_refuses_a_height_already_sealed():
+def test_plan_seal_refuses_a_second_block_on_one_parent():
     g, snap = genesis(vset(0, 1, 2))
-    assert snap.plan_seal(ADDR[1], P, last_sealed_height=1) is None
-    assert snap.plan_seal(ADDR[1], P, last_sealed_height=0).height == 1
+    guard = SealGuard().after(1, snap.hash)
+    assert snap.plan_seal(ADDR[1], P, guard) is None                        # already sealed on this parent
+    assert snap.plan_seal(ADDR[1], P, SealGuard().after(1, bytes(32))).height == 1  # another parent: fine
+    assert SealGuard.decode(guard.encode()) == guard
     assert snap.plan_seal(ADDR[6], P) is None  # not a validator
 
 
