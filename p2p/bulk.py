@@ -57,7 +57,7 @@ from p2p.errors import (
     ProtocolViolation,
     TruncatedFrame,
 )
-from p2p.framing import StreamReader, close_stream, write_all
+from p2p.framing import StreamReader, close_stream, open_stream_with_retry, write_all
 from p2p.identity import parse_peer_id
 
 log = logging.getLogger("mindnode.p2p")
@@ -79,6 +79,10 @@ _PORT = struct.Struct(">H")
 _NONCE_LIMIT = 1 << 32  # rekey (new pipe) long before GCM's counter space is a concern
 
 ViolationHook = Callable[[str, str], None]
+
+
+class _DirectUnreachable(Exception):
+    """The peer's direct bulk port cannot be reached from here (use the libp2p stream)."""
 
 
 def _nonce(counter: int) -> bytes:
@@ -255,6 +259,7 @@ class BulkService:
         self._out: dict[str, _OutPipe] = {}
         self._out_locks: dict[str, trio.Lock] = collections.defaultdict(trio.Lock)
         self._sessions: dict[bytes, tuple[str, bytes, float]] = {}
+        self._no_direct: set[str] = set()  # peers whose direct port we could not reach
         self._listener: trio.socket.SocketType | None = None
         self._nursery: trio.Nursery | None = None
         self._notifee = _Notifee(self)
@@ -270,7 +275,8 @@ class BulkService:
             async with trio.open_nursery() as nursery:
                 self._nursery = nursery
                 if self.mode == "direct":
-                    sock = trio.socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+                    family = socket.AF_INET6 if ":" in self.direct_bind else socket.AF_INET
+                    sock = trio.socket.socket(family, socket.SOCK_STREAM)
                     self._listener = sock
                     await sock.bind((self.direct_bind, 0))
                     sock.listen(64)
@@ -384,18 +390,20 @@ class BulkService:
         pipe = self._out.get(peer_id)
         if pipe is not None and not pipe.broken:
             return pipe
+        stream = await open_stream_with_retry(self.host, peer_id, BULK_PROTOCOL, what="a bulk stream")
         try:
-            stream = await self.host.new_stream(parse_peer_id(peer_id), [BULK_PROTOCOL])
-        except P2PError:
-            raise
-        except Exception as exc:
-            raise PeerGone(f"cannot open a bulk stream to {peer_id}: {exc}") from exc
-        try:
-            if self.mode == "stream":
+            if self.mode == "stream" or peer_id in self._no_direct:
                 await write_all(stream, b"S")
                 pipe = _OutPipe(stream=stream)
             else:
-                pipe = await self._setup_direct(peer_id, stream)
+                try:
+                    pipe = await self._setup_direct(peer_id, stream)
+                except _DirectUnreachable as exc:
+                    # firewall / NAT / another interface: fall back to the libp2p stream for good
+                    log.info("direct bulk path to %s unavailable (%s); using the libp2p stream", peer_id, exc)
+                    self._no_direct.add(peer_id)
+                    await close_stream(stream)
+                    return await self._pipe_to(peer_id)
         except BaseException:
             with trio.CancelScope(shield=True):
                 await close_stream(stream, reset=True)
@@ -419,7 +427,11 @@ class BulkService:
         sock = trio.socket.socket(socket.AF_INET6 if ":" in remote[0] else socket.AF_INET, socket.SOCK_STREAM)
         try:
             _tune(sock)
-            await sock.connect((remote[0], port))
+            try:
+                with trio.fail_after(SETUP_TIMEOUT / 2):
+                    await sock.connect((remote[0], port))
+            except (OSError, trio.TooSlowError) as exc:
+                raise _DirectUnreachable(f"{remote[0]}:{port}: {exc}") from exc
             await _send_all(sock, memoryview(token))
             ack = bytearray(1)
             if await sock.recv_into(ack, 1) != 1 or ack != b"\x01":
@@ -527,6 +539,10 @@ class BulkService:
         while True:
             try:
                 sock, _addr = await listener.accept()
+            except trio.ClosedResourceError:
+                log.info("direct bulk listener closed; peers will fall back to libp2p streams")
+                self.direct_port = None
+                return
             except OSError as exc:
                 log.debug("bulk accept failed: %s", exc)
                 await trio.sleep(0.01)

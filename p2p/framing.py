@@ -133,5 +133,30 @@ async def close_stream(stream, *, reset: bool = False) -> None:
             pass
 
 
+async def open_stream_with_retry(host, peer_id: str, protocol: str, *, what: str = "a stream",
+                                 attempts: int = 3, backoff: float = 0.1):
+    """``host.new_stream`` that retries a failed protocol negotiation a few times.
+
+    Right after a connect, py-libp2p 0.8.1 sometimes fails the first stream (multiselect read or
+    write fails), e.g. when both sides dialled each other at once and one of the two connections
+    is being closed.  Nothing was sent yet, so retrying is safe; the caller's deadline (a cancel
+    scope) still bounds the whole thing.  Raises ``PeerGone`` when every attempt failed.
+    """
+    from libp2p.custom_types import TProtocol
+
+    from p2p.identity import parse_peer_id
+
+    pid = parse_peer_id(peer_id)
+    last: Exception | None = None
+    for attempt in range(attempts):
+        try:
+            return await host.new_stream(pid, [TProtocol(protocol)])
+        except Exception as exc:  # libp2p raises a zoo of types here (StreamError, SwarmException, ...)
+            last = exc
+            if attempt + 1 < attempts:
+                await trio.sleep(backoff * (attempt + 1))
+    raise PeerGone(f"cannot open {what} to {peer_id}: {last}") from last
+
+
 def deadline_error(what: str, timeout: float) -> PeerTimeout:
     return PeerTimeout(f"{what} did not complete within {timeout:g} s")

@@ -25,6 +25,7 @@ import logging
 import os
 import signal
 import sys
+import time
 
 import trio
 
@@ -84,11 +85,15 @@ async def _run_command(node: Node, line: bytes, stop: trio.CancelScope) -> None:
                                      cmd.get("timeout", 5))
             _emit({"event": "response", "data": out.hex()})
         elif name == "bulk_send":
-            await node.bulk.send(cmd["peer"], cmd["channel"], pattern(cmd["size"]), cmd.get("timeout", 30))
-            _emit({"event": "bulk_sent", "size": cmd["size"]})
+            data = pattern(cmd["size"])
+            t_start = time.time()  # wall clock: comparable with the receiver's on one machine
+            await node.bulk.send(cmd["peer"], cmd["channel"], data, cmd.get("timeout", 30))
+            _emit({"event": "bulk_sent", "size": cmd["size"], "t_start": t_start})
         elif name == "bulk_recv":
             data = await node.bulk.recv(cmd["peer"], cmd["channel"], cmd.get("timeout", 30))
-            _emit({"event": "bulk_received", "len": len(data), "sha256": hashlib.sha256(data).hexdigest()})
+            t_done = time.time()
+            _emit({"event": "bulk_received", "len": len(data), "sha256": hashlib.sha256(data).hexdigest(),
+                   "t_done": t_done})
         else:
             _emit({"event": "error", "error": f"unknown command {name!r}"})
     except P2PError as exc:

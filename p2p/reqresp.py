@@ -34,7 +34,7 @@ from p2p.errors import (
     RemoteError,
     TruncatedFrame,
 )
-from p2p.framing import StreamReader, close_stream, write_all, write_frame
+from p2p.framing import StreamReader, close_stream, open_stream_with_retry, write_all, write_frame
 from p2p.identity import parse_peer_id
 from p2p.scoring import PENALTY_OVERSIZE, PENALTY_PROTOCOL, PENALTY_TIMEOUT
 
@@ -161,16 +161,14 @@ class RequestResponse:
         served = self._served.get(protocol)
         if served is not None and len(payload) > served.max_request_bytes:
             raise MessageTooLarge(f"request of {len(payload)} bytes exceeds {served.max_request_bytes} bytes")
-        pid = parse_peer_id(peer_id)
+        parse_peer_id(peer_id)  # InvalidPeerId before any network work
         stream: INetStream | None = None
         try:
             with trio.fail_after(timeout):
                 try:
-                    stream = await self.host.new_stream(pid, [TProtocol(protocol)])
-                except P2PError:
-                    raise
-                except Exception as exc:
-                    raise DialError(f"cannot open {protocol} to {peer_id}: {exc}") from exc
+                    stream = await open_stream_with_retry(self.host, peer_id, protocol, what=protocol)
+                except PeerGone as exc:
+                    raise DialError(str(exc)) from exc
                 await write_frame(stream, payload)
                 try:
                     await stream.close_write()

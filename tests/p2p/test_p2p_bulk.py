@@ -139,3 +139,24 @@ async def test_sender_stopping_mid_transfer():
                 nursery.cancel_scope.cancel()
         with trio.fail_after(10), pytest.raises(PeerGone):
             await a.bulk.recv(b.peer_id, "c", timeout=30)
+
+
+@pytest.mark.parametrize("how", ["listener_closed", "port_unreachable"])
+@pytest.mark.timeout(30)
+async def test_unreachable_direct_port_falls_back_to_the_stream(how):
+    async with running(2) as (a, b):
+        await connect_all([a, b])
+        if how == "listener_closed":  # the receiver has no direct path: it answers "N"
+            b.bulk._listener.close()
+            await wait_until(lambda: b.bulk.direct_port is None, what="listener closed")
+        else:  # the receiver offers a port the sender cannot reach (firewall, other interface)
+            probe = trio.socket.socket()
+            await probe.bind(("127.0.0.1", 0))
+            b.bulk.direct_port = probe.getsockname()[1]
+            probe.close()
+        data = os.urandom(3 << 20)
+        for _ in range(2):
+            async with trio.open_nursery() as nursery:
+                nursery.start_soon(a.bulk.send, b.peer_id, "c", data, 15)
+                assert await b.bulk.recv(a.peer_id, "c", timeout=15) == data
+        assert a.bulk._out[b.peer_id].kind == "stream"

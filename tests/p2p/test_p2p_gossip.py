@@ -1,5 +1,7 @@
 """Gossip: delivery to every subscriber, validation before delivery and forwarding, limits."""
 
+import os
+
 import pytest
 import trio
 from conftest import connect_all, running, wait_until
@@ -113,3 +115,41 @@ async def test_burst_reaches_every_subscriber():
         for i in (1, 2):
             assert sorted(int(m.data) for m in results[i]) == list(range(n))
         assert await nodes[0].gossip.flush(5)
+
+
+@pytest.mark.timeout(60)
+async def test_stalled_subscriber_is_reported_not_silently_skipped():
+    """A peer that subscribes and then never reads fills its queue: publish says who missed out."""
+    import multiaddr
+    from libp2p.custom_types import TProtocol
+    from libp2p.peer.peerinfo import info_from_p2p_addr
+    from libp2p.pubsub.gossipsub import PROTOCOL_ID_V11
+    from libp2p.pubsub.pb import rpc_pb2
+    from libp2p.utils.varint import encode_varint_prefixed
+
+    from p2p import PublishError
+    from p2p.libp2p_host import build_host
+
+    async with running(1, gossip_queue_size=160) as (a,):
+        topic = a.topic("stall")
+        stalled = build_host(os.urandom(32))
+        held = []
+
+        async def never_read(stream):  # accept our pubsub stream, then never read from it
+            held.append(stream)
+            await trio.sleep_forever()
+
+        stalled.set_stream_handler(TProtocol(PROTOCOL_ID_V11), never_read)
+        async with stalled.run(listen_addrs=[multiaddr.Multiaddr("/ip4/127.0.0.1/tcp/0")]):
+            await stalled.connect(info_from_p2p_addr(multiaddr.Multiaddr(a.addrs[0])))
+            out = await stalled.new_stream(a.host.get_id(), [TProtocol(PROTOCOL_ID_V11)])
+            rpc = rpc_pb2.RPC(subscriptions=[rpc_pb2.RPC.SubOpts(subscribe=True, topicid=topic)])
+            await out.write(encode_varint_prefixed(rpc.SerializeToString()))
+            stalled_id = str(stalled.get_id())
+            await wait_until(lambda: stalled_id in a.gossip.topic_peers(topic), what="stalled subscription")
+            with pytest.raises(PublishError) as info:
+                for i in range(2000):
+                    await a.publish(topic, bytes([i % 256]) * 60_000, timeout=0.5)
+            assert info.value.undelivered == [stalled_id]
+            for peer in list(stalled.get_network().connections):
+                await stalled.get_network().close_peer(peer)

@@ -33,3 +33,40 @@ async def test_plaintext_dialer_is_refused():
         # the node still accepts a proper Noise peer
         await friend.connect(node.addrs[0])
         assert friend.peer_id in node.peers()
+
+
+@pytest.mark.timeout(30)
+async def test_standard_ping_and_identify_are_served():
+    """Other implementations rely on /ipfs/ping/1.0.0 and /ipfs/id/1.0.0 (interop)."""
+    from libp2p.identity.identify.pb.identify_pb2 import Identify
+
+    from p2p.framing import StreamReader
+    from p2p.identity import parse_peer_id
+
+    async with running(2) as (a, b):
+        await a.connect(b.addrs[0])
+        pid = parse_peer_id(b.peer_id)
+        s = await a.host.new_stream(pid, [TProtocol("/ipfs/ping/1.0.0")])
+        probe = os.urandom(32)
+        await s.write(probe)
+        with trio.fail_after(5):
+            assert await StreamReader(s).read_exactly(32) == probe
+        await s.close()
+        s = await a.host.new_stream(pid, [TProtocol("/ipfs/id/1.0.0")])
+        raw = b""
+        with trio.fail_after(5):
+            while True:
+                try:
+                    chunk = await s.read(65536)
+                except Exception:
+                    break
+                if not chunk:
+                    break
+                raw += chunk
+        msg = Identify()
+        # identify is varint-length-prefixed; skip the prefix
+        i = 0
+        while raw[i] & 0x80:
+            i += 1
+        msg.ParseFromString(raw[i + 1 :])
+        assert "/meshsub/1.1.0" in msg.protocols and "/mindnode/tensor/1.0.0" in msg.protocols
