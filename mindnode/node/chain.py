@@ -54,6 +54,7 @@ from ledger.consensus.header_bridge import (
     snapshot_after,
     store_consensus_check,
 )
+from ledger.consensus.seal_guard import SealGuard
 from ledger.consensus.validators import epoch_of
 from ledger.errors import InvalidBlock, InvalidTransaction, StoreError
 from ledger.genesis import Genesis
@@ -291,7 +292,7 @@ class Chain:
 
     def note_equivocation(self, block: Block) -> Any:
         h = block.header
-        ev = self.seal_watch.observe(h.height, h.proposer, h.hash, h.encode())
+        ev = self.seal_watch.observe(h.height, h.parent_hash, h.proposer, h.hash, h.encode())
         if ev is not None:
             log.warning("double seal by %s at height %d: evidence kept", address_to_text(h.proposer), h.height)
             self.evidence.append(ev)
@@ -387,12 +388,13 @@ class Chain:
         return True
 
     # ------------------------------------------------------------------------------ sealing
-    def last_sealed_height(self) -> int | None:
+    def seal_guard(self) -> SealGuard:
+        """The (height, parent) slots this validator sealed: never two blocks on one parent."""
         raw = self._db.get(_SEALED)
-        return None if raw is None else int(raw)
+        return SealGuard() if raw is None else SealGuard.decode(raw)
 
     def seal_plan(self, address: bytes):
-        return self.snapshot().plan_seal(address, self.params, self.last_sealed_height())
+        return self.snapshot().plan_seal(address, self.params, self.seal_guard())
 
     def seal(self, key: PrivateKey, txs: list[Transaction], timestamp_ms: int, difficulty: int,
              on_skip=None) -> Block:
@@ -401,7 +403,8 @@ class Chain:
         snap = self.snapshot()
         att = self.votes.attestation(snap.justified, snap.checkpoint, snap.current)
         block = build_block(self.store, key, txs, timestamp_ms, difficulty, encode_extra(att), on_skip=on_skip)
-        self._db.put(_SEALED, str(block.height).encode(), sync=True)
+        guard = self.seal_guard().after(block.height, block.header.parent_hash)
+        self._db.put(_SEALED, guard.encode(), sync=True)  # before the block can leave this node
         self.import_block(block)
         return block
 

@@ -590,3 +590,7 @@ def setup_logging(fmt: str, level: str = "INFO") -> None:
     root.handlers[:] = [handler]
     root.setLevel(logging.WARNING)
     logging.getLogger("mindnode").setLevel(os.environ.get("MINDNODE_LOG_LEVEL", level).upper())
+    if not os.environ.get("LIBP2P_DEBUG"):
+        # py-libp2p logs expected churn (a dial racing our shutdown, DHT misses) as WARNING with
+        # tracebacks; keep its errors only unless LIBP2P_DEBUG asks for more
+        logging.getLogger("libp2p").setLevel(logging.ERROR)

@@ -162,7 +162,8 @@ def test_chain_restart_recovers_snapshot_finality_and_guards(tmp_path):
     chain.close()
     chain = Chain.open(str(tmp_path / "chain"), genesis)
     assert chain.head.height == 4 and chain.snapshot().height == 4  # recomputed from block 3's
-    assert chain.finalized_height == 1 and chain.last_sealed_height() == 3
+    assert chain.finalized_height == 1 and [x.height for x in chain.seal_guard().slots] == [1, 2, 3]
+    assert chain.seal_plan(key.address) is not None  # block 4 came from outside the guard's view
     assert chain.make_vote(key) is not None  # voting resumes above the persisted guard
     assert chain.make_vote(key) is None      # ...and never twice for one target
     chain.close()
@@ -172,7 +173,7 @@ def test_chain_restart_recovers_snapshot_finality_and_guards(tmp_path):
     shutil.rmtree(tmp_path / "chain")
     other = one_validator_genesis(age_s=50)
     chain = Chain.open(str(tmp_path / "chain"), other)
-    assert chain.head.height == 0 and chain.last_sealed_height() is None and chain.finalized_height == 0
+    assert chain.head.height == 0 and chain.seal_guard().slots == () and chain.finalized_height == 0
     chain.seal(key, [], chain.seal_plan(key.address).not_before_ms, 2)
     assert chain.make_vote(key) is not None  # the old chain's guard (target 4) is gone
     chain.close()
