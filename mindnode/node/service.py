@@ -269,6 +269,12 @@ class NodeService:
                 self._nursery.start_soon(self.net.publish, "vote", vote)
 
     def _refresh_metrics(self) -> None:
+        fin = self.chain.finalized_height
+        if fin != getattr(self, "_logged_fin", None):
+            if hasattr(self, "_logged_fin"):
+                log.info("finalized block", extra={"event": "finalized", "height": fin,
+                                                   "hash": self.chain.finalized_hash.hex(), "t_ms": now_ms()})
+            self._logged_fin = fin
         self.metrics.height.set(self.chain.head.height)
         self.metrics.finalized_height.set(self.chain.finalized_height)
         self.metrics.mempool_size.set(len(self.mempool))
