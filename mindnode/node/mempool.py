@@ -57,6 +57,11 @@ class Mempool:
     def __len__(self) -> int:
         return len(self._by_hash)
 
+    @property
+    def arrivals(self) -> int:
+        """Arrival counter of the newest entry (entries carry their own `arrival`)."""
+        return self._arrivals
+
     def __contains__(self, tx_hash: bytes) -> bool:
         return tx_hash in self._by_hash
 

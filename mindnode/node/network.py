@@ -106,7 +106,15 @@ class Network:
         return [p for p in self.node.peers() if p not in self.denied]
 
     def listen_addrs(self) -> list[str]:
-        return self.node.addrs
+        """Dialable addresses: a wildcard listen address (0.0.0.0) is expanded to this host's
+        IPv4 addresses, since nobody can dial 0.0.0.0."""
+        out: list[str] = []
+        for a in self.node.addrs:
+            if "/ip4/0.0.0.0/" in a:
+                out += [a.replace("/ip4/0.0.0.0/", f"/ip4/{ip}/") for ip in _local_ipv4()]
+            else:
+                out.append(a)
+        return list(dict.fromkeys(out))
 
     async def deny(self, peer: str) -> None:
         """TEST-ONLY (partition tests): cut the link to `peer` until `allow`."""
@@ -126,3 +134,15 @@ class Network:
                 nursery.start_soon(self._pump, topic, handler, sub)
             task_status.started()
             await trio.sleep_forever()
+
+
+def _local_ipv4() -> list[str]:
+    import socket
+
+    ips = {"127.0.0.1"}
+    try:
+        for info in socket.getaddrinfo(socket.gethostname(), None, socket.AF_INET):
+            ips.add(info[4][0])
+    except OSError:
+        pass
+    return sorted(ips)

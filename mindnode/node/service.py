@@ -51,6 +51,7 @@ class NodeOptions:
     rpc_host: str = "127.0.0.1"
     rpc_port: int = 8645
     status_line: bool = False
+    regossip_s: float = 10.0
 
 
 class NodeService:
@@ -69,6 +70,7 @@ class NodeService:
         self._head_changed = trio.Event()
         self._peer_heads: dict[str, int] = {}
         self._may_seal = trio.Event()
+        self._regossip_mark = 0
         self._head_seen_ms = now_ms()
         self.started_ms = now_ms()
         self.rpc_url = ""
@@ -563,11 +565,26 @@ class NodeService:
                                             "height": self.chain.head.height, "t_ms": now_ms()})
             task_status.started(self)
             nursery.start_soon(self._metrics_loop)
+            nursery.start_soon(self._regossip_loop, self.opts.regossip_s)
 
     async def _metrics_loop(self) -> None:
         while True:
             self.metrics.peers.set(len(self.net.connected_peers()))
             await trio.sleep(1)
+
+    async def _regossip_loop(self, every_s: float = 10.0, batch: int = 200) -> None:
+        """Re-gossip transactions still pending after `every_s`: a peer that joined late or missed
+        the first gossip (a full queue, a partition) still gets them. Peers that already hold one
+        IGNORE it without penalty."""
+        while True:
+            await trio.sleep(every_s)
+            stale = sorted((e for e in self.mempool.entries() if e.arrival <= self._regossip_mark),
+                           key=lambda e: (-e.fee, e.nonce))[:batch]
+            self._regossip_mark = self.mempool.arrivals
+            for e in stale:
+                await self.net.publish("tx", e.raw)
+            if stale:
+                log.debug("re-gossiped %d pending transactions", len(stale))
 
 
 class JsonFormatter(logging.Formatter):

@@ -213,3 +213,34 @@ async def test_gossip_validators_and_sync_server_refuse_bad_input(node):
             await node._serve_sync(bad, "peer")
     with pytest.raises(sync.SyncProtocolError):
         sync.decode_blocks(sync.pack_plain({"blocks": ["not bytes"]}))
+
+
+async def test_follower_syncs_and_gets_pending_txs_by_regossip(tmp_path, nursery):
+    """Two in-process nodes over real libp2p: a late follower range-syncs the validator's chain,
+    then follows gossip, and receives a transaction that was pending before it joined."""
+    genesis = one_validator_genesis()
+    a_chain = Chain.open(str(tmp_path / "a" / "chain"), genesis)
+    a = NodeService(a_chain, devnet_key(0), NodeOptions(
+        datadir=str(tmp_path / "a"), validator=True, listen=["/ip4/127.0.0.1/tcp/0"], bootnodes=[],
+        rpc_port=_port(), regossip_s=0.3))
+    await nursery.start(a.run)
+    pending = transfer(3, 4, 1, nonce=1)  # nonce gap: stays pending on A
+    await a.submit_tx(pending.encode())
+    with trio.fail_after(20):
+        while a.chain.head.height < 5:
+            await trio.sleep(0.05)
+    b_chain = Chain.open(str(tmp_path / "b" / "chain"), genesis)
+    b = NodeService(b_chain, devnet_key(6), NodeOptions(
+        datadir=str(tmp_path / "b"), validator=False, listen=["/ip4/127.0.0.1/tcp/0"],
+        bootnodes=[a.net.listen_addrs()[0]], rpc_port=_port()))
+    await nursery.start(b.run)
+    with trio.fail_after(30):
+        while b.chain.head.height < a.chain.head.height or pending.hash not in b.mempool:
+            await trio.sleep(0.05)
+    h = a.chain.head.height
+    with trio.fail_after(20):  # and keeps following by gossip
+        while b.chain.head.height < h + 2:
+            await trio.sleep(0.05)
+    assert b.chain.hash_at(h) == a.chain.hash_at(h)
+    assert b.status()["validator"] is False and b.status()["peers"] == 1
+    nursery.cancel_scope.cancel()
