@@ -105,7 +105,7 @@ class NodeService:
         elif ref == "finalized":
             b = self.chain.block_by_height(self.chain.finalized_height)
         elif ref.isdigit():
-            b = self.chain.block_by_height(int(ref))
+            b = self.chain.block_by_height(int(ref)) if len(ref) <= 18 else None
         else:
             h = ref[2:] if ref.startswith("0x") else ref
             try:
@@ -247,14 +247,15 @@ class NodeService:
             return False
         dt = time.perf_counter() - t0
         self.metrics.import_seconds.observe(dt)
+        if not became_head:  # a valid side block, kept for fork choice
+            return True
         self.metrics.blocks_imported.inc()
         lag_ms = now_ms() - info.timestamp_ms
         self.metrics.propagation_seconds.observe(max(lag_ms, 0) / 1000)
         log.info("imported block", extra={"event": "imported", "height": info.height,
                                           "hash": info.hash.hex(), "t_ms": now_ms(),
                                           "import_ms": round(dt * 1000, 2), "source": source})
-        if became_head:
-            self._on_new_head()
+        self._on_new_head()
         return True
 
     def _on_new_head(self) -> None:

@@ -133,6 +133,7 @@ async def test_mempool_rules_through_the_api(node):
         r = await c.post("/txs", content=b"00" * 200_000)
         assert r.status_code == 413
         assert (await c.get("/blocks/999999")).status_code == 404
+        assert (await c.get("/blocks/" + "9" * 40)).status_code == 404
         assert (await c.get("/blocks/zz")).status_code == 400
         assert (await c.get("/accounts/mn00")).status_code == 400
         assert (await c.get("/txs/" + "00" * 32)).status_code == 404
