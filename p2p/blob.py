@@ -256,6 +256,7 @@ class BlobExchange:
             missing = [i for i in range(count) if not self._chunk_ok(fd, i, chunk, size, hashes)]
             log.info("blob %s: %d of %d chunks to fetch", cid, len(missing), count)
             suspects: set[str] = set()
+            failed: dict[str, int] = {}
             pool = [p for p in candidates]
             todo = trio.open_memory_channel[int](count)
             for i in missing:
@@ -284,9 +285,10 @@ class BlobExchange:
                                 peer, BLOB_PROTOCOL, msgpack.packb({"op": "chunk", "cid": cid, "i": i}),
                                 chunk_timeout)
                         except (RemoteError, P2PError) as exc:
-                            log.info("blob %s chunk %d from %s failed: %s", cid, i, peer, exc)
-                            if peer in pool:
-                                pool.remove(peer)
+                            log.warning("blob %s chunk %d from %s failed: %s", cid, i, peer, exc)
+                            failed[peer] = failed.get(peer, 0) + 1
+                            if (isinstance(exc, RemoteError) or failed[peer] >= 2) and peer in pool:
+                                pool.remove(peer)  # it lacks the chunk, or failed twice: skip it
                             continue
                         want = min(chunk, size - i * chunk)
                         if len(data) != want or hashlib.sha256(data).digest() != hashes[32 * i : 32 * i + 32]:

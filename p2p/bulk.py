@@ -72,6 +72,8 @@ TOKEN_BYTES = 16
 KEY_BYTES = 32
 TAG = 16
 SETUP_TIMEOUT = 10.0
+MAX_PENDING_DIRECT = 64  # direct connections allowed to wait for their token at once
+NO_DIRECT_RETRY_S = 60.0  # after a failed direct set-up, use the libp2p stream this long
 _HDR = struct.Struct(">H")
 _LEN64 = struct.Struct(">Q")
 _LEN32 = struct.Struct(">I")
@@ -259,7 +261,8 @@ class BulkService:
         self._out: dict[str, _OutPipe] = {}
         self._out_locks: dict[str, trio.Lock] = collections.defaultdict(trio.Lock)
         self._sessions: dict[bytes, tuple[str, bytes, float]] = {}
-        self._no_direct: set[str] = set()  # peers whose direct port we could not reach
+        self._no_direct: dict[str, float] = {}  # peer -> until when its direct port is not tried
+        self._unauthenticated = 0  # direct connections that have not presented a valid token yet
         self._listener: trio.socket.SocketType | None = None
         self._nursery: trio.Nursery | None = None
         self._notifee = _Notifee(self)
@@ -392,16 +395,16 @@ class BulkService:
             return pipe
         stream = await open_stream_with_retry(self.host, peer_id, BULK_PROTOCOL, what="a bulk stream")
         try:
-            if self.mode == "stream" or peer_id in self._no_direct:
+            if self.mode == "stream" or self._no_direct.get(peer_id, -1.0) > trio.current_time():
                 await write_all(stream, b"S")
                 pipe = _OutPipe(stream=stream)
             else:
                 try:
                     pipe = await self._setup_direct(peer_id, stream)
                 except _DirectUnreachable as exc:
-                    # firewall / NAT / another interface: fall back to the libp2p stream for good
+                    # firewall / NAT / another interface / shed: use the libp2p stream for a while
                     log.info("direct bulk path to %s unavailable (%s); using the libp2p stream", peer_id, exc)
-                    self._no_direct.add(peer_id)
+                    self._no_direct[peer_id] = trio.current_time() + NO_DIRECT_RETRY_S
                     await close_stream(stream)
                     return await self._pipe_to(peer_id)
         except BaseException:
@@ -434,8 +437,13 @@ class BulkService:
                 raise _DirectUnreachable(f"{remote[0]}:{port}: {exc}") from exc
             await _send_all(sock, memoryview(token))
             ack = bytearray(1)
-            if await sock.recv_into(ack, 1) != 1 or ack != b"\x01":
-                raise PeerGone(f"{peer_id} refused the direct bulk connection")
+            try:
+                with trio.fail_after(SETUP_TIMEOUT / 2):
+                    got = await sock.recv_into(ack, 1)
+            except (OSError, trio.TooSlowError) as exc:
+                raise _DirectUnreachable(f"no answer on the direct port: {exc}") from exc
+            if got != 1 or ack != b"\x01":  # e.g. shed under a connection flood
+                raise _DirectUnreachable("the peer closed the direct connection before accepting it")
         except OSError as exc:
             sock.close()
             raise PeerGone(f"direct bulk connection to {peer_id} failed: {exc}") from exc
@@ -547,10 +555,15 @@ class BulkService:
                 log.debug("bulk accept failed: %s", exc)
                 await trio.sleep(0.01)
                 continue
+            if self._unauthenticated >= MAX_PENDING_DIRECT:
+                sock.close()  # a flood of connections that never present a token: shed it
+                continue
             self._nursery.start_soon(self._serve_direct, sock)
 
     async def _serve_direct(self, sock: trio.socket.SocketType) -> None:
         peer_id = "?"
+        self._unauthenticated += 1
+        authenticated = False
         try:
             _tune(sock)
             token = bytearray(TOKEN_BYTES)
@@ -563,6 +576,8 @@ class BulkService:
             if session is None:
                 return  # unknown or reused token: not a peer we agreed on a key with
             peer_id, key, _exp = session
+            authenticated = True
+            self._unauthenticated -= 1
             await _send_all(sock, memoryview(b"\x01"))
             peer, scope2 = self._start_reader(peer_id)
             with scope2:
@@ -574,6 +589,8 @@ class BulkService:
         except (OSError, PeerGone) as exc:
             log.debug("direct bulk pipe from %s ended: %s", peer_id, exc)
         finally:
+            if not authenticated:
+                self._unauthenticated -= 1
             sock.close()
 
     async def _read_direct_messages(self, peer_id: str, peer: _PeerIn, sock, aead: AESGCM) -> None:

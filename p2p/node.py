@@ -91,6 +91,42 @@ class PeerEvent:
     reason: str = ""
 
 
+def _leaves(group: BaseExceptionGroup) -> list[BaseException]:
+    out: list[BaseException] = []
+    for exc in group.exceptions:
+        out.extend(_leaves(exc) if isinstance(exc, BaseExceptionGroup) else [exc])
+    return out
+
+
+def _check_port_free(addr) -> None:
+    """Refuse a listen port another process already uses.
+
+    py-libp2p listens with SO_REUSEPORT (for hole punching), so a second node on the same port
+    would *share* it with the first -- the kernel splitting connections between them -- instead
+    of failing.  A plain bind (SO_REUSEADDR only, which still tolerates TIME_WAIT after a
+    restart) fails while anyone listens there.
+    """
+    import socket
+
+    try:
+        port = int(addr.value_for_protocol("tcp"))
+    except Exception:
+        return
+    if port == 0:
+        return
+    for proto, family in (("ip4", socket.AF_INET), ("ip6", socket.AF_INET6)):
+        try:
+            ip = addr.value_for_protocol(proto)
+        except Exception:
+            continue
+        with socket.socket(family, socket.SOCK_STREAM) as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            try:
+                probe.bind((ip, port))
+            except OSError as exc:
+                raise ConfigError(f"cannot listen on {addr}: {exc.strerror or exc}") from exc
+
+
 class _Notifee(INotifee):
     def __init__(self, node: Node) -> None:
         self.node = node
@@ -157,8 +193,25 @@ class Node:
     # ------------------------------------------------------------------ lifecycle
     @asynccontextmanager
     async def started(self) -> AsyncIterator[Node]:
-        """Run the node for the duration of the ``async with`` block."""
+        """Run the node for the duration of the ``async with`` block.
+
+        An exception raised in the block comes out as itself, not wrapped in the
+        ``ExceptionGroup``s of the nurseries underneath (so ``except DialError`` works).
+        """
+        try:
+            async with self._started() as node:
+                yield node
+        except BaseExceptionGroup as group:
+            leaves = _leaves(group)
+            if len(leaves) == 1:
+                raise leaves[0] from None
+            raise
+
+    @asynccontextmanager
+    async def _started(self) -> AsyncIterator[Node]:
         listen = [parse_multiaddr(a) for a in self.config.listen]
+        for addr in listen:
+            _check_port_free(addr)
         network = self.host.get_network()
         notifee = _Notifee(self)
         network.register_notifee(notifee)
@@ -184,6 +237,15 @@ class Node:
                         async with trio.open_nursery() as closer:
                             for peer in list(network.connections):
                                 closer.start_soon(network.close_peer, peer)
+                    # py-libp2p's own shutdown closes its listeners inside an already-cancelled
+                    # scope, so the LISTEN socket outlives the node (and, with SO_REUSEPORT, a
+                    # restarted node would share the port with the dead one): close them here.
+                    with trio.move_on_after(0.3):
+                        for listener in list(getattr(network, "listeners", {}).values()):
+                            try:
+                                await listener.close()
+                            except Exception as exc:
+                                log.debug("closing listener: %s", exc)
                 network.remove_notifee(notifee)
                 for ch in self._subscribers:
                     ch.close()

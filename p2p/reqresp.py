@@ -185,6 +185,7 @@ class RequestResponse:
                     raise ProtocolViolation(f"{peer_id} answered {protocol} with status byte {status}")
         except trio.TooSlowError as exc:
             if stream is not None:
+                self._penalise(peer_id, PENALTY_TIMEOUT, f"no {protocol} answer within {timeout:g} s")
                 with trio.CancelScope(shield=True):
                     await close_stream(stream, reset=True)
             raise PeerTimeout(f"{protocol} request to {peer_id} got no answer within {timeout:g} s") from exc

@@ -115,6 +115,7 @@ def bulk_two_processes(mode: str, size: int) -> float:
             send(b, cmd="bulk_send", peer=ra["peer_id"], channel="warm", size=1)
             send(a, cmd="bulk_recv", peer=rb["peer_id"], channel="warm")
             read(a, "bulk_received")
+            read(b, "bulk_sent")  # consume the warm-up's event: the timed one comes next
             send(a, cmd="bulk_recv", peer=rb["peer_id"], channel="t", timeout=120)
             send(b, cmd="bulk_send", peer=ra["peer_id"], channel="t", size=size, timeout=120)
             done = read(a, "bulk_received")

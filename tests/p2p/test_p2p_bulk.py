@@ -160,3 +160,20 @@ async def test_unreachable_direct_port_falls_back_to_the_stream(how):
                 nursery.start_soon(a.bulk.send, b.peer_id, "c", data, 15)
                 assert await b.bulk.recv(a.peer_id, "c", timeout=15) == data
         assert a.bulk._out[b.peer_id].kind == "stream"
+
+
+@pytest.mark.timeout(60)
+async def test_connection_flood_on_direct_port_only_degrades_to_the_stream():
+    async with running(2) as (a, b):
+        await connect_all([a, b])
+        idle = [await trio.open_tcp_stream("127.0.0.1", b.bulk.direct_port) for _ in range(80)]
+        try:
+            await wait_until(lambda: b.bulk._unauthenticated >= 64, what="pending connections")
+            data = os.urandom(1 << 20)
+            async with trio.open_nursery() as nursery:
+                nursery.start_soon(a.bulk.send, b.peer_id, "c", data, 20)
+                assert await b.bulk.recv(a.peer_id, "c", timeout=20) == data
+            assert b.bulk._unauthenticated <= 64
+        finally:
+            for s in idle:
+                await s.aclose()

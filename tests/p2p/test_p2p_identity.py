@@ -47,3 +47,17 @@ def test_bad_peer_id_is_refused(bad):
 def test_bad_public_key_length():
     with pytest.raises(InvalidPeerId):
         peer_id_from_public_key(b"\x00" * 31)
+
+
+def test_matches_libp2p_and_needs_no_libp2p_import():
+    import subprocess
+    import sys
+
+    from libp2p.crypto.ed25519 import create_new_key_pair
+    from libp2p.peer.id import ID
+
+    seed = os.urandom(32)
+    assert peer_id_from_seed(seed) == ID.from_pubkey(create_new_key_pair(seed).public_key).to_base58()
+    code = "import sys, p2p.identity as i; i.peer_id_from_seed(bytes(32)); print('libp2p' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"  # CLI paths that only need ids stay fast

@@ -53,6 +53,7 @@ async def test_request_response_happy_and_errors():
             await client.request(server.peer_id, "/mindnode/fat/1.0.0", b"x", timeout=5)
         with pytest.raises(PeerTimeout):
             await client.request(server.peer_id, SLOW, b"x", timeout=0.3)
+        assert client.score(server.peer_id) < 0  # a peer that does not answer loses a little score
         # response larger than what the client accepts
         with pytest.raises(MessageTooLarge):
             await client.request(server.peer_id, ECHO, b"y" * 1000, timeout=5, max_response_bytes=10)

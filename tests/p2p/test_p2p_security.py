@@ -70,3 +70,27 @@ async def test_standard_ping_and_identify_are_served():
             i += 1
         msg.ParseFromString(raw[i + 1 :])
         assert "/meshsub/1.1.0" in msg.protocols and "/mindnode/tensor/1.0.0" in msg.protocols
+
+
+@pytest.mark.timeout(30)
+async def test_dialing_an_address_with_the_wrong_peer_id_fails():
+    """Noise authenticates the peer id: an address claiming another identity is refused."""
+    from p2p import DialError, peer_id_from_seed
+
+    async with running(2) as (a, b):
+        impostor = b.addrs[0].rsplit("/", 1)[0] + "/" + peer_id_from_seed(os.urandom(32))
+        with pytest.raises(DialError):  # unwrapped from the nurseries below Node.started()
+            await a.connect(impostor, timeout=10)
+        assert a.peers() == []
+
+
+@pytest.mark.timeout(30)
+async def test_listen_port_in_use_is_a_config_error():
+    """py-libp2p listens with SO_REUSEPORT: without our check two nodes would share a port."""
+    from p2p import ConfigError, Node, NodeConfig
+
+    async with running(1) as (a,):
+        taken = "/".join(a.addrs[0].split("/")[:5])
+        with pytest.raises(ConfigError, match="cannot listen"):
+            async with Node(NodeConfig(seed=os.urandom(32), listen=[taken])).started():
+                pass
