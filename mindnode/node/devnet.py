@@ -224,6 +224,8 @@ def run_devnet(*, nodes: int, directory: Path, fresh: bool, genesis_source: str,
         raise KeyboardInterrupt
 
     signal.signal(signal.SIGTERM, _on_signal)
+    # explicitly: a process started in the background by a shell inherits SIGINT ignored
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     try:
         net.start()
         net.wait_up(timeout=60)
