@@ -62,7 +62,7 @@ def run_node(dd: DataDir, *, validator: bool, listen: list[str], bootnodes: list
     chain = Chain.open(str(dd.chain_dir), genesis)
     opts = NodeOptions(
         datadir=str(dd.root), validator=validator,
-        listen=listen or [a.replace("/ip4/0.0.0.0/", "/ip4/0.0.0.0/") for a in cfg.p2p_listen],
+        listen=listen or list(cfg.p2p_listen),
         bootnodes=cfg.bootnodes if bootnodes is None else bootnodes,
         rpc_host=rpc_host or cfg.api_host, rpc_port=cfg.api_port if rpc_port is None else rpc_port,
         status_line=status_line,

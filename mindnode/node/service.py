@@ -389,10 +389,10 @@ class NodeService:
             count = min(sync.want_int(req, "count", 1, 10_000), sync.MAX_BLOCKS_PER_REQUEST)
             blobs = []
             for h in range(start, min(start + count, self.chain.head.height + 1)):
-                b = self.chain.block_by_height(h)
-                if b is None:
+                raw = self.chain.store.get_block_bytes(h)  # stored canonical bytes: no re-encoding
+                if raw is None:
                     break
-                blobs.append(self.chain.encode_block(b))
+                blobs.append(raw)
             return sync.encode_blocks(blobs)
         if op == "hash":
             b = self.chain.block_by_height(sync.want_int(req, "height"))
@@ -412,6 +412,13 @@ class NodeService:
             await self._sync_round()
         self._head_seen_ms = now_ms()
         self._may_seal.set()
+
+    async def _wake_sync_on_new_peers(self) -> None:
+        """A peer that just connected may be ahead (a restart, a healed partition): ask at once
+        instead of at the next 1 s round."""
+        async for ev in self.net.node.events():
+            if ev.kind == "connected":
+                self._sync_wakeup.set()
 
     async def _sync_loop(self) -> None:
         await self._initial_sync()
@@ -554,6 +561,7 @@ class NodeService:
                 task_status=task_status))
             self.rpc_url = urls[0] if urls else f"http://{self.opts.rpc_host}:{self.opts.rpc_port}"
             nursery.start_soon(self._sync_loop)
+            nursery.start_soon(self._wake_sync_on_new_peers)
             if self.opts.validator:
                 if not self.chain.is_candidate(self.key.address):
                     log.warning("--validator given but %s is not in the validator set (yet); "
