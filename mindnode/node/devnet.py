@@ -251,8 +251,10 @@ def _print_table(net: Devnet) -> None:
     from rich.table import Table
 
     t = Table(title=f"mindnode devnet ({len(net.nodes)} validators) -- Ctrl-C stops all", title_justify="left")
-    for col in ("node", "peer id", "RPC URL", "p2p", "log"):
+    for col in ("node", "peer id", "RPC URL", "log"):
         t.add_column(col, overflow="fold")
     for s in net.summary():
-        t.add_row(str(s["node"]), s["peer_id"], s["rpc"], s["p2p"].split("/p2p/")[0], s["log"])
+        t.add_row(str(s["node"]), s["peer_id"], s["rpc"], s["log"])
+    t.caption = "p2p: /ip4/127.0.0.1/tcp/<port>/p2p/<peer id>, ports " + ", ".join(
+        str(n.p2p_port) for n in net.nodes)
     Console().print(t)
