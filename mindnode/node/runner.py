@@ -69,6 +69,8 @@ def run_node(dd: DataDir, *, validator: bool, listen: list[str], bootnodes: list
     )
     try:
         trio.run(_main, chain, key, opts)
+    except BaseExceptionGroup as group:
+        raise _one_error(group, opts) from None
     finally:
         chain.close()
         lock.close()
@@ -92,3 +94,27 @@ async def _main(chain, key, opts) -> None:
 
             nursery.start_soon(_watch)
             await nursery.start(node.run)
+
+
+def _leaves(exc: BaseException):
+    if isinstance(exc, BaseExceptionGroup):
+        for e in exc.exceptions:
+            yield from _leaves(e)
+    else:
+        yield exc
+
+
+def _one_error(group: BaseExceptionGroup, opts) -> BaseException:
+    """Turn what a task group raised into the one error the CLI prints: a port already in use is a
+    user problem with a clear fix; anything else stays as it was (an internal error)."""
+    leaves = list(_leaves(group))
+    for exc in leaves:
+        if isinstance(exc, KeyboardInterrupt):
+            return exc
+    for exc in leaves:
+        text = str(exc)
+        if isinstance(exc, OSError) or "Address already in use" in text or "address already in use" in text:
+            return DatadirError(f"cannot listen (HTTP API {opts.rpc_host}:{opts.rpc_port}, p2p {', '.join(opts.listen)}): "
+                                f"{exc.strerror if isinstance(exc, OSError) and exc.strerror else text}; "
+                                "is another node running? choose other ports with --rpc / --listen")
+    return leaves[0] if len(leaves) == 1 else group

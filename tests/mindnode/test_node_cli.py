@@ -52,3 +52,19 @@ def test_every_node_command_has_help():
         out = subprocess.run([sys.executable, "-m", "mindnode", *cmd, "--help"], capture_output=True, text=True,
                              timeout=30)
         assert out.returncode == 0 and "Usage:" in out.stdout, (cmd, out.stderr)
+
+
+@pytest.mark.timeout(60)
+def test_port_in_use_is_one_line_error(tmp_path):
+    api = socket.socket()
+    api.bind(("127.0.0.1", 0))
+    api.listen()
+    port = api.getsockname()[1]
+    dd = tmp_path / "node"
+    subprocess.run([sys.executable, "-m", "mindnode", "init", "--genesis", "devnet", "--datadir", str(dd),
+                    "--devnet-key", "5", "--api-port", str(port)], check=True, capture_output=True, timeout=30)
+    out = subprocess.run([sys.executable, "-m", "mindnode", "start", "--datadir", str(dd), "--no-bootnodes",
+                          "--listen", "/ip4/127.0.0.1/tcp/0"], capture_output=True, text=True, timeout=30)
+    api.close()
+    assert out.returncode == 1
+    assert out.stderr.count("\n") == 1 and "Address already in use" in out.stderr, out.stderr
