@@ -50,6 +50,13 @@ def test_blocks_produced_and_finalized_on_all_three(devnet3):
         assert all(a.endswith(f"/p2p/{n.peer_id}") for a in s["listen_addrs"])
 
 
+def test_second_node_on_a_datadir_in_use_is_refused(devnet3):
+    out = subprocess.run([sys.executable, "-m", "mindnode", "start", "--datadir", str(devnet3.nodes[0].datadir),
+                          "--no-bootnodes"], capture_output=True, text=True, timeout=60)
+    assert out.returncode == 1 and "in use by another running mindnode" in out.stderr, out.stderr
+    assert out.stderr.count("\n") == 1
+
+
 def test_cli_transfer_visible_on_every_node(devnet3):
     to = address_to_text(devnet_key(7).address)
     before = [int(RpcClient(n.rpc).account(to)["balance"]) for n in devnet3.nodes]
