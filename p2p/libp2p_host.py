@@ -14,6 +14,7 @@ Why a dedicated constructor: py-libp2p 0.8.1's defaults are unsafe or slow for u
 
 from __future__ import annotations
 
+import logging
 import os
 
 import multiaddr
@@ -36,6 +37,26 @@ from p2p.identity import key_pair_from_seed
 # measured 140 -> 175-185 MB/s of CPU per 100 MB stream here.  setdefault: an operator's own
 # PY_YAMUX_* setting wins.
 os.environ.setdefault("PY_YAMUX_RELEASE_ON_READ", "0")
+
+
+class _DropDhtStreamEndNoise(logging.Filter):
+    """py-libp2p's Kademlia logs a WARNING "Failed to read DHT message from stream: " (empty
+    reason) every time a peer ends a DHT stream normally; it floods node logs.  Only that exact
+    empty-reason record is dropped; real read errors (with a reason) still show."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.msg == "Failed to read DHT message from stream: %s" and record.args:
+            return bool(str(record.args[0]))
+        return True
+
+
+def _install_log_filters() -> None:
+    dht_log = logging.getLogger("libp2p.kad_dht.kad_dht")
+    if not any(isinstance(f, _DropDhtStreamEndNoise) for f in dht_log.filters):
+        dht_log.addFilter(_DropDhtStreamEndNoise())
+
+
+_install_log_filters()
 
 
 def parse_multiaddr(addr: str) -> multiaddr.Multiaddr:

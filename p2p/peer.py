@@ -19,6 +19,7 @@ SIGINT/SIGTERM stop it cleanly (no traceback, exit status 0) in well under a sec
 from __future__ import annotations
 
 import argparse
+import gc
 import hashlib
 import json
 import logging
@@ -127,6 +128,7 @@ async def main_async(args: argparse.Namespace) -> None:
     # restored at that point "ignore", since we are exiting anyway.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    stopping = {"at": 0.0}
     with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
         async with Node(cfg).started() as node, trio.open_nursery() as nursery:
             stop = nursery.cancel_scope
@@ -134,6 +136,7 @@ async def main_async(args: argparse.Namespace) -> None:
 
             async def on_signal() -> None:
                 async for _ in signals:
+                    stopping["at"] = time.monotonic()
                     stop.cancel()
                     return
 
@@ -144,7 +147,8 @@ async def main_async(args: argparse.Namespace) -> None:
             _emit({"event": "ready", "peer_id": node.peer_id, "addrs": node.addrs})
             if not args.no_stdin:
                 nursery.start_soon(_commands, node, stop)
-    _emit({"event": "stopped"})
+    took = time.monotonic() - stopping["at"] if stopping["at"] else None
+    _emit({"event": "stopped", "stop_s": round(took, 3) if took is not None else None})
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -168,6 +172,11 @@ def main(argv: list[str] | None = None) -> int:
     except P2PError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
+    finally:
+        # The node is stopped; what remains is interpreter teardown, where the garbage collector
+        # walking libp2p's ~1,000 modules took 0.4-0.6 s of a Ctrl-C.  Nothing left needs it.
+        gc.disable()
+        gc.freeze()
     return 0
 
 

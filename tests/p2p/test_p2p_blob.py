@@ -8,7 +8,7 @@ import msgpack
 import multihash
 import pytest
 import trio
-from conftest import connect_all, running
+from p2phelpers import connect_all, running
 
 from p2p import BLOB_PROTOCOL, BlobNotFound, BlobStore, InvalidContentId, cid_of, digest_of_cid
 from p2p.blob import CHUNK_BYTES

@@ -4,7 +4,7 @@ import os
 
 import pytest
 import trio
-from conftest import connect_all, running, wait_until
+from p2phelpers import connect_all, running, wait_until
 
 from p2p import MessageTooLarge, PeerGone, PeerTimeout
 

@@ -5,7 +5,7 @@ import time
 
 import pytest
 import trio
-from conftest import running, start_background, wait_until
+from p2phelpers import running, start_background, wait_until
 
 from p2p import ConfigError, DialError, NodeConfig
 

@@ -4,7 +4,7 @@ import os
 
 import pytest
 import trio
-from conftest import connect_all, running, wait_until
+from p2phelpers import connect_all, running, wait_until
 
 from p2p import ACCEPT, IGNORE, REJECT, MessageTooLarge, PeerTimeout, topic_name
 from p2p.scoring import PENALTY_INVALID_GOSSIP

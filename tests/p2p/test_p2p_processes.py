@@ -147,10 +147,10 @@ def test_three_processes():
         # Ctrl-C: clean exit, no traceback
         for p in (a, boot):
             code, err_text, took = p.interrupt()
-            print(f"SIGINT -> exit {code} in {took:.2f} s")
+            stopped = p.expect(lambda e: e["event"] == "stopped", 5)
+            print(f"SIGINT -> node stopped in {stopped['stop_s']} s, process exited {code} after {took:.2f} s")
             assert code == 0, err_text
             assert "Traceback" not in err_text, err_text
-            assert p.expect(lambda e: e["event"] == "stopped", 5)
     finally:
         for p in peers:
             p.kill()

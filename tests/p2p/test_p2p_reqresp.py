@@ -4,8 +4,8 @@ import struct
 
 import pytest
 import trio
-from conftest import connect_all, running, wait_until
 from libp2p.custom_types import TProtocol
+from p2phelpers import connect_all, running, wait_until
 
 from p2p import MessageTooLarge, P2PError, PeerBanned, PeerTimeout, RemoteError
 from p2p.identity import parse_peer_id

@@ -5,7 +5,6 @@ import os
 import multiaddr
 import pytest
 import trio
-from conftest import running
 from libp2p import new_host
 from libp2p.custom_types import TProtocol
 from libp2p.network.exceptions import SwarmException
@@ -13,6 +12,7 @@ from libp2p.peer.peerinfo import info_from_p2p_addr
 from libp2p.security.insecure.transport import PLAINTEXT_PROTOCOL_ID, InsecureTransport
 from libp2p.stream_muxer.yamux.yamux import PROTOCOL_ID as YAMUX_ID
 from libp2p.stream_muxer.yamux.yamux import Yamux
+from p2phelpers import running
 
 from p2p.identity import key_pair_from_seed
 
