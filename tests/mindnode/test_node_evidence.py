@@ -80,3 +80,16 @@ def test_bad_evidence_changes_nothing(tmp_path):
         assert "different proposers" in skipped[0][1] and "same block" in skipped[1][1]
         assert store.state().candidate(V1.address).self_stake == 300 * NMT
         assert store.state().candidate(V1.address).jailed_until_ms == 0
+
+
+def test_double_vote_is_punished(tmp_path):
+    from ledger.consensus import Checkpoint, Vote, VoteData
+    from ledger.consensus.evidence import DoubleVoteEvidence
+
+    with make_store(tmp_path) as store:
+        src = Checkpoint(height=0, hash=store.get_header(0).hash)
+        a = Vote.sign(V1, VoteData(chain_id=CHAIN, source=src, target=Checkpoint(height=1, hash=b"\x01" * 32)))
+        b = Vote.sign(V1, VoteData(chain_id=CHAIN, source=src, target=Checkpoint(height=1, hash=b"\x02" * 32)))
+        step(store, [tx(REPORTER, 0, "evidence", evidence=Evidence(double_vote=DoubleVoteEvidence(vote_a=a, vote_b=b)))])
+        cand = store.state().candidate(V1.address)
+        assert cand.self_stake == 270 * NMT and cand.jailed_until_ms > 0
