@@ -66,7 +66,8 @@ def main() -> None:
     args = ap.parse_args()
     root = Path(__file__).resolve().parents[2]
     d = Path(tempfile.mkdtemp(prefix="mindnode-bench-devnet-"))
-    p2p, rpc = _free_base(args.nodes), _free_base(args.nodes)
+    p2p = _free_base(2 * args.nodes)  # one run of free ports for both ranges: they never overlap
+    rpc = p2p + args.nodes
     t0 = time.time()
     proc = subprocess.Popen(
         [sys.executable, "-m", "mindnode", "devnet", "--nodes", str(args.nodes), "--dir", str(d), "--fresh",

@@ -58,6 +58,12 @@ def consecutive_free_ports(n: int) -> int:
     raise RuntimeError("no run of free ports found")
 
 
+def devnet_ports(n: int) -> tuple[int, int]:
+    """(base p2p port, base rpc port) for n nodes, from one run of 2n free ports (so they never overlap)."""
+    base = consecutive_free_ports(2 * n)
+    return base, base + n
+
+
 def write_test_genesis(path: Path) -> Path:
     doc = json.loads(read_genesis_bytes("devnet"))
     doc["params"].update(block_time_ms=BLOCK_TIME_MS, out_of_turn_delay_ms=500, out_of_turn_step_ms=250)
@@ -90,8 +96,9 @@ def status(node) -> dict:
 def devnet3(tmp_path_factory):
     d = tmp_path_factory.mktemp("devnet")
     genesis = write_test_genesis(d / "genesis-test.json")
-    net = Devnet(d / "nodes", 3, genesis_source=str(genesis), base_p2p_port=consecutive_free_ports(3),
-                 base_rpc_port=consecutive_free_ports(3), env={"MINDNODE_TEST_FAULTS": "debug-api"})
+    p2p, rpc = devnet_ports(3)
+    net = Devnet(d / "nodes", 3, genesis_source=str(genesis), base_p2p_port=p2p, base_rpc_port=rpc,
+                 env={"MINDNODE_TEST_FAULTS": "debug-api"})
     net.init(fresh=True, genesis_time=int(time.time()) + 2)
     net.start()
     try:

@@ -13,13 +13,13 @@ import pytest
 
 from mindnode.node.rpc_client import RpcClient
 
-from .conftest import consecutive_free_ports, wait_for
+from .conftest import devnet_ports, wait_for
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow, pytest.mark.timeout(120)]
 
 
 def test_devnet_command_json_and_ctrl_c(tmp_path):
-    p2p, rpc = consecutive_free_ports(3), consecutive_free_ports(3)
+    p2p, rpc = devnet_ports(3)
     proc = subprocess.Popen(
         [sys.executable, "-m", "mindnode", "devnet", "--dir", str(tmp_path / "dn"), "--fresh", "--json",
          "--base-p2p-port", str(p2p), "--base-rpc-port", str(rpc)],

@@ -12,7 +12,7 @@ from ledger.keys import address_to_text, devnet_key
 from mindnode.node.devnet import Devnet
 from mindnode.node.rpc_client import RpcClient
 
-from .conftest import consecutive_free_ports, status, wait_for, write_test_genesis
+from .conftest import devnet_ports, status, wait_for, write_test_genesis
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow, pytest.mark.timeout(180)]
 
@@ -23,8 +23,8 @@ STAKE0 = 100_000 * 10**18  # devnet genesis self-stake of each validator
 def faulty_devnet(tmp_path_factory):
     d = tmp_path_factory.mktemp("devnet-fault")
     genesis = write_test_genesis(d / "genesis-test.json")
-    net = Devnet(d / "nodes", 3, genesis_source=str(genesis), base_p2p_port=consecutive_free_ports(3),
-                 base_rpc_port=consecutive_free_ports(3))
+    p2p, rpc = devnet_ports(3)
+    net = Devnet(d / "nodes", 3, genesis_source=str(genesis), base_p2p_port=p2p, base_rpc_port=rpc)
     net.nodes[2].env["MINDNODE_TEST_FAULTS"] = "double-seal"
     net.init(fresh=True, genesis_time=int(time.time()) + 2)
     net.start()
