@@ -257,11 +257,12 @@ class Chain:
             raise InvalidTransaction(f"transaction is for chain {tx.chain_id!r}, this is {self.chain_id!r}")
         check_stateless(tx, self.params)
         acc = self.store.account(tx.sender)
-        need = tx.fee + getattr(tx.body, "amount", 0) + getattr(tx.body, "stake", 0) \
-            if tx.kind in ("transfer", "stake", "register_validator") else tx.fee
+        need = tx.fee
+        if tx.kind in ("transfer", "stake", "register_validator"):  # kinds that spend the balance
+            need += getattr(tx.body, "amount", 0) + getattr(tx.body, "stake", 0)
         if acc.balance < need:
             raise InvalidTransaction(f"balance {acc.balance} of {address_to_text(tx.sender)} does not cover "
-                               f"{need} (amount + fee)")
+                                     f"{need} (amount + fee)")
 
     def find_tx(self, tx_hash: bytes) -> dict[str, Any] | None:
         found = self.store.get_tx(tx_hash)
@@ -324,9 +325,6 @@ class Chain:
                 moved = self.import_block(b) or moved
             return moved
         return self._consider_branch(blocks)
-
-    def _ancestor(self, height: int) -> bytes | None:
-        return self.hash_at(height)
 
     def _consider_branch(self, blocks: list[Block]) -> bool:
         """A branch off the canonical chain. Switch to it if fork choice prefers it."""
