@@ -29,6 +29,7 @@ COMMANDS: dict[str, str] = {
     "keys": "mindnode.cli_keys:keys",
     "genesis": "mindnode.cli_genesis:genesis",
     "init": "mindnode.cli_init:init",
+    **{c: f"mindnode.commands.node_cmds:{c}" for c in ("start", "status", "block", "account", "tx", "devnet")},
 }
 
 #: Base classes of the rooms' domain errors, by dotted name. A module that was never imported

@@ -1,0 +1,95 @@
+"""A small synchronous client of the node's HTTP API, used by the CLI, the devnet launcher,
+benchmarks and end-to-end tests.
+
+Why synchronous httpx: the CLI makes one or two requests and exits; an event loop buys nothing.
+Errors come back as the same `NodeError` subclasses the server raised (by the ``error`` field), and a
+node that does not answer is an `RpcUnavailable` with the URL in the message.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import httpx
+
+from mindnode.node import errors
+
+_BY_NAME = {cls.__name__: cls for cls in (
+    errors.NotFound, errors.BadRequest, errors.TxRejected, errors.PayloadTooLarge, errors.RpcUnavailable,
+)}
+
+
+class RpcClient:
+    def __init__(self, url: str, timeout: float = 10.0):
+        if "://" not in url:
+            url = "http://" + url
+        self.url = url.rstrip("/")
+        self._http = httpx.Client(base_url=self.url, timeout=timeout)
+
+    def close(self) -> None:
+        self._http.close()
+
+    def __enter__(self) -> RpcClient:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def _call(self, method: str, path: str, **kw: Any) -> Any:
+        try:
+            resp = self._http.request(method, path, **kw)
+        except httpx.TransportError as exc:
+            raise errors.RpcUnavailable(f"no mindnode answers at {self.url} ({type(exc).__name__}); "
+                                        "is the node running? (mindnode start, or pass --rpc URL)") from None
+        if resp.status_code >= 400:
+            try:
+                body = resp.json()
+                cls = _BY_NAME.get(body.get("error"), errors.NodeError)
+                raise cls(body.get("message") or resp.text)
+            except ValueError:
+                raise errors.NodeError(f"{self.url}{path}: HTTP {resp.status_code}: {resp.text[:200]}") from None
+        if path == "/metrics":
+            return resp.text
+        return resp.json()
+
+    def status(self) -> dict[str, Any]:
+        return self._call("GET", "/status")
+
+    def block(self, ref: int | str) -> dict[str, Any]:
+        return self._call("GET", f"/blocks/{ref}")
+
+    def account(self, address: str) -> dict[str, Any]:
+        return self._call("GET", f"/accounts/{address}")
+
+    def validators(self) -> dict[str, Any]:
+        return self._call("GET", "/validators")
+
+    def peers(self) -> list[dict[str, Any]]:
+        return self._call("GET", "/peers")
+
+    def submit_tx(self, raw: bytes) -> dict[str, Any]:
+        return self._call("POST", "/txs", content=raw, headers={"content-type": "application/msgpack"})
+
+    def tx(self, tx_hash: str) -> dict[str, Any]:
+        return self._call("GET", f"/txs/{tx_hash}")
+
+    def metrics(self) -> str:
+        return self._call("GET", "/metrics")
+
+    def debug(self, action: str, arg: str = "") -> dict[str, Any]:
+        return self._call("POST", f"/debug/{action}", params={"arg": arg})
+
+    def wait_tx(self, tx_hash: str, timeout: float = 30.0) -> dict[str, Any]:
+        """Poll until the transaction is in a block; a timeout is a NodeError naming the hash."""
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                info = self.tx(tx_hash)
+                if info.get("status") == "included":
+                    return info
+            except errors.NotFound:
+                pass
+            if time.monotonic() > deadline:
+                raise errors.NodeError(f"transaction {tx_hash} not included within {timeout:.0f} s")
+            time.sleep(0.2)
