@@ -29,6 +29,9 @@ COMMANDS: dict[str, str] = {
     "keys": "mindnode.cli_keys:keys",
     "genesis": "mindnode.cli_genesis:genesis",
     "init": "mindnode.cli_init:init",
+    "job": "mindnode.commands.job_cmds:job",
+    "provider": "mindnode.commands.job_cmds:provider",
+    "bench": "mindnode.commands.bench_cmd:bench",
 }
 
 #: Base classes of the rooms' domain errors, by dotted name. A module that was never imported
