@@ -159,7 +159,7 @@ class Job(Record):
     offer_rounds: Annotated[int, UInt(8)]
     assigned: Annotated[tuple, ListOf(Worker, 64)]
     replacements: Annotated[int, UInt(8)]
-    reports: Annotated[tuple, ListOf(Report, 64)]
+    reports: Annotated[tuple, ListOf(Report, rules.MAX_WORKERS * rules.MAX_WORKERS)]
     result: Annotated[Any, Optional(Result)]
     challenge_height: Annotated[int, UInt(64)]
     verifier: Annotated[bytes, Bytes(max_len=32)]

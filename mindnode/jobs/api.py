@@ -30,12 +30,12 @@ def add_job_routes(app: Any, state_fn: Callable[[], Any]) -> None:
             raise HTTPException(400, {"error": "BadRequest", "message": str(exc)}) from None
 
     @app.get("/jobs", summary="Jobs on chain (optionally one submitter's, or in given states)")
-    def list_jobs(submitter: str | None = None, state: str | None = None) -> list[dict]:
+    async def list_jobs(submitter: str | None = None, state: str | None = None) -> list[dict]:
         states = tuple(state.split(","))[:MAX_LIST_STATES] if state else None
         return views.list_jobs(state_fn(), submitter=_addr(submitter) if submitter else None, states=states)
 
     @app.get("/jobs/by-tx/{tx_hash}", summary="The job created by a job_submit transaction")
-    def job_by_tx(tx_hash: str) -> dict:
+    async def job_by_tx(tx_hash: str) -> dict:
         try:
             h = bytes.fromhex(tx_hash.removeprefix("0x"))
         except ValueError:
@@ -47,19 +47,19 @@ def add_job_routes(app: Any, state_fn: Callable[[], Any]) -> None:
         return views.job_view(st, job_id)
 
     @app.get("/jobs/{job_id}", summary="One job: terms, offers, workers, result, verification, payments")
-    def job(job_id: int) -> dict:
+    async def job(job_id: int) -> dict:
         try:
             return views.job_view(state_fn(), job_id)
         except LedgerError as exc:
             raise HTTPException(404, {"error": "NotFound", "message": str(exc)}) from None
 
     @app.get("/providers/{address}", summary="A provider record: hardware, price, reputation, counters")
-    def provider(address: str) -> dict:
+    async def provider(address: str) -> dict:
         v = views.provider_view(state_fn(), _addr(address))
         if v is None:
             raise HTTPException(404, {"error": "NotFound", "message": f"{address} is not a registered provider"})
         return v
 
     @app.get("/providers/{address}/duties", summary="Open jobs to offer on, assignments, verifications, control")
-    def duties(address: str) -> dict:
+    async def duties(address: str) -> dict:
         return views.provider_duties(state_fn(), _addr(address))
