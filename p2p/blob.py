@@ -1,0 +1,335 @@
+"""Content-addressed blobs and their exchange over ``/mindnode/blob/1.0.0``.
+
+Ids are CIDv1, codec ``raw`` (0x55), multihash sha2-256, base32 lower-case with the ``b``
+multibase prefix ("bafkrei..."), exactly what ``ipfs add --raw-leaves --cid-version 1`` prints
+for a single-block file, so an id means the same thing to IPFS.
+
+Why a manifest: the id hashes the *whole* blob, so a chunk cannot be checked against it alone.
+A peer that has the blob answers ``manifest`` with the size, the chunk size and the sha256 of
+every chunk.  The fetcher verifies each chunk against that manifest as it arrives (a peer that
+sends a bad chunk is set aside at once and another peer serves that chunk), and the assembled
+blob against the id at the end.  If the end check fails the manifest lied: its source is
+penalised and the fetch restarts from another peer's manifest.  Peers whose chunks disagreed
+with a manifest that turned out right are penalised too (corrupt data).
+
+Resumable: chunks land in ``partial/<cid>.part`` next to the manifest used; a later fetch re-hashes
+the partial file against the manifest and only requests the chunks that are missing or wrong.
+
+Wire (request/response frames, msgpack for the small control requests only):
+``{"op": "manifest", "cid": str}`` -> ``{"size": int, "chunk": int, "hashes": bytes}``;
+``{"op": "chunk", "cid": str, "i": int}`` -> the raw chunk bytes.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import logging
+import os
+import secrets
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import msgpack
+import trio
+
+from p2p.errors import (
+    BlobCorrupt,
+    BlobNotFound,
+    InvalidContentId,
+    P2PError,
+    PeerTimeout,
+    ProtocolViolation,
+    RemoteError,
+)
+from p2p.scoring import PENALTY_CORRUPT_DATA, PENALTY_PROTOCOL
+
+if TYPE_CHECKING:
+    from p2p.node import Node
+
+log = logging.getLogger("mindnode.p2p")
+
+BLOB_PROTOCOL = "/mindnode/blob/1.0.0"
+CHUNK_BYTES = 1024 * 1024
+MAX_BLOB_BYTES = 64 * 1024**3
+_CID_PREFIX = bytes([0x01, 0x55, 0x12, 0x20])  # CIDv1, raw, sha2-256, 32-byte digest
+_MAX_MANIFEST = 8 * 1024 * 1024
+
+
+def cid_for_digest(digest: bytes) -> str:
+    return "b" + base64.b32encode(_CID_PREFIX + digest).decode().lower().rstrip("=")
+
+
+def cid_of(data: bytes | bytearray | memoryview) -> str:
+    """The CIDv1 raw sha2-256 id of ``data``."""
+    return cid_for_digest(hashlib.sha256(data).digest())
+
+
+def digest_of_cid(cid: str) -> bytes:
+    """The sha256 digest inside a CIDv1 raw sha2-256 id; ``InvalidContentId`` otherwise."""
+    if not isinstance(cid, str) or not cid.startswith("b") or len(cid) != 59:
+        raise InvalidContentId(f"{cid!r} is not a CIDv1 raw sha2-256 id (bafkrei...)")
+    body = cid[1:].upper()
+    try:
+        raw = base64.b32decode(body + "=" * (-len(body) % 8))
+    except Exception as exc:
+        raise InvalidContentId(f"{cid!r} is not valid base32") from exc
+    if len(raw) != 36 or not raw.startswith(_CID_PREFIX):
+        raise InvalidContentId(f"{cid!r} is not a CIDv1 raw sha2-256 id")
+    return raw[4:]
+
+
+def _chunk_hashes(path: Path, chunk: int) -> bytes:
+    out = bytearray()
+    with open(path, "rb") as f:
+        while block := f.read(chunk):
+            out += hashlib.sha256(block).digest()
+    return bytes(out)
+
+
+class BlobStore:
+    """Blobs under ``root/blobs/<cid>``, each with a ``.chunks`` sidecar (chunk hashes)."""
+
+    def __init__(self, root: str | os.PathLike, chunk_bytes: int = CHUNK_BYTES) -> None:
+        self.root = Path(root)
+        self.chunk_bytes = chunk_bytes
+        self.blobs = self.root / "blobs"
+        self.partial = self.root / "partial"
+        self.blobs.mkdir(parents=True, exist_ok=True)
+        self.partial.mkdir(parents=True, exist_ok=True)
+
+    def path(self, cid: str) -> Path:
+        digest_of_cid(cid)
+        return self.blobs / cid
+
+    def has(self, cid: str) -> bool:
+        return self.path(cid).is_file()
+
+    def put(self, data: bytes | bytearray | memoryview) -> str:
+        """Store ``data`` atomically (temp file, fsync, rename); returns its id."""
+        cid = cid_of(data)
+        if self.has(cid):
+            return cid
+        tmp = self.blobs / f".{cid}.{secrets.token_hex(4)}.tmp"
+        with open(tmp, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        self._commit(tmp, cid)
+        return cid
+
+    def _commit(self, tmp: Path, cid: str) -> None:
+        hashes = _chunk_hashes(tmp, self.chunk_bytes)
+        side = self.blobs / f".{cid}.chunks.tmp"
+        side.write_bytes(hashes)
+        os.replace(side, self.blobs / f"{cid}.chunks")
+        os.replace(tmp, self.blobs / cid)
+
+    def get(self, cid: str) -> bytes:
+        try:
+            return self.path(cid).read_bytes()
+        except FileNotFoundError as exc:
+            raise BlobNotFound(f"blob {cid} is not in the local store") from exc
+
+    def manifest(self, cid: str) -> tuple[int, int, bytes]:
+        path = self.path(cid)
+        try:
+            size = path.stat().st_size
+        except FileNotFoundError as exc:
+            raise BlobNotFound(f"blob {cid} is not in the local store") from exc
+        side = self.blobs / f"{cid}.chunks"
+        if not side.is_file():
+            side.write_bytes(_chunk_hashes(path, self.chunk_bytes))
+        return size, self.chunk_bytes, side.read_bytes()
+
+    def read_chunk(self, cid: str, index: int) -> bytes:
+        size, chunk, _ = self.manifest(cid)
+        if index < 0 or index * chunk >= size:
+            raise BlobNotFound(f"blob {cid} has no chunk {index}")
+        with open(self.path(cid), "rb") as f:
+            f.seek(index * chunk)
+            return f.read(chunk)
+
+
+class BlobExchange:
+    """Serve the local store and fetch missing blobs from peers (see the module docstring)."""
+
+    def __init__(self, node: Node, root: str | os.PathLike, *, parallel: int = 4) -> None:
+        self.node = node
+        self.store = BlobStore(root)
+        self.parallel = parallel
+        self.chunks_served = 0
+        node.serve(BLOB_PROTOCOL, self._handle, max_request_bytes=256,
+                   max_response_bytes=max(_MAX_MANIFEST, CHUNK_BYTES + 1024), request_timeout=10.0)
+
+    # ------------------------------------------------------------------ server
+    def _handle(self, request: bytes, from_peer: str) -> bytes:
+        try:
+            req = msgpack.unpackb(request, raw=False, strict_map_key=True)
+            op, cid = req["op"], req["cid"]
+        except Exception as exc:
+            raise ProtocolViolation("malformed blob request") from exc
+        if op == "manifest":
+            size, chunk, hashes = self.store.manifest(cid)
+            return msgpack.packb({"size": size, "chunk": chunk, "hashes": hashes})
+        if op == "chunk":
+            index = req.get("i")
+            if not isinstance(index, int):
+                raise ProtocolViolation("blob chunk request without an integer index")
+            self.chunks_served += 1
+            return self.store.read_chunk(cid, index)
+        raise ProtocolViolation(f"unknown blob op {op!r}")
+
+    # ------------------------------------------------------------------ client
+    async def _manifest(self, peer: str, cid: str, timeout: float) -> tuple[int, int, bytes]:
+        raw = await self.node.request(peer, BLOB_PROTOCOL, msgpack.packb({"op": "manifest", "cid": cid}),
+                                      timeout)
+        try:
+            m = msgpack.unpackb(raw, raw=False)
+            size, chunk, hashes = int(m["size"]), int(m["chunk"]), bytes(m["hashes"])
+        except Exception as exc:
+            self.node.report(peer, PENALTY_PROTOCOL, "malformed blob manifest")
+            raise ProtocolViolation(f"{peer} sent a malformed manifest") from exc
+        count = -(-size // chunk) if chunk > 0 else 0
+        if not (0 <= size <= MAX_BLOB_BYTES and 4096 <= chunk <= 16 * 1024 * 1024 and len(hashes) == 32 * count):
+            self.node.report(peer, PENALTY_PROTOCOL, "inconsistent blob manifest")
+            raise ProtocolViolation(f"{peer} sent an inconsistent manifest for {cid}")
+        return size, chunk, hashes
+
+    async def fetch(self, cid: str, peers: list[str] | None = None, timeout: float = 120.0,
+                    chunk_timeout: float = 10.0) -> Path:
+        """Make ``cid`` available locally and return its path.
+
+        Asks ``peers`` (default: every connected peer).  Raises ``InvalidContentId``,
+        ``BlobNotFound`` (nobody reachable had it intact; a partial download is kept for the next
+        attempt) or ``PeerTimeout`` (overall ``timeout``).
+        """
+        digest = digest_of_cid(cid)
+        if self.store.has(cid):
+            return self.store.path(cid)
+        candidates = [p for p in (peers if peers is not None else self.node.peers()) if p != self.node.peer_id]
+        failures: list[str] = []
+        with trio.move_on_after(timeout):
+            manifest_sources = list(candidates)
+            while manifest_sources:
+                src = manifest_sources.pop(0)
+                try:
+                    manifest = await self._manifest(src, cid, chunk_timeout)
+                except P2PError as exc:
+                    failures.append(f"{src[-8:]}: {exc}")
+                    continue
+                try:
+                    path = await self._download(cid, digest, manifest, src, candidates, chunk_timeout)
+                    return path
+                except BlobCorrupt as exc:
+                    failures.append(f"{src[-8:]}: {exc}")
+                    self.node.report(src, PENALTY_CORRUPT_DATA, f"manifest for {cid} does not match the id")
+                    self._discard_partial(cid)
+                except BlobNotFound as exc:
+                    failures.append(str(exc))
+            raise BlobNotFound(f"no reachable peer had blob {cid} intact ({'; '.join(failures) or 'no peers'})")
+        raise PeerTimeout(f"fetching {cid} did not finish within {timeout:g} s (partial download kept)")
+
+    def _partial_paths(self, cid: str) -> tuple[Path, Path]:
+        return self.store.partial / f"{cid}.part", self.store.partial / f"{cid}.manifest"
+
+    def _discard_partial(self, cid: str) -> None:
+        for p in self._partial_paths(cid):
+            p.unlink(missing_ok=True)
+
+    async def _download(self, cid: str, digest: bytes, manifest: tuple[int, int, bytes], src: str,
+                        candidates: list[str], chunk_timeout: float) -> Path:
+        part, mpath = self._partial_paths(cid)
+        saved = mpath.read_bytes() if mpath.is_file() else None
+        encoded = msgpack.packb(list(manifest))
+        if saved is not None and saved != encoded:
+            # a previous attempt used another manifest: keep its chunks only if they match ours
+            log.info("blob %s: manifest changed since the partial download; re-verifying chunks", cid)
+        size, chunk, hashes = manifest
+        count = -(-size // chunk)
+        if not part.exists():
+            with open(part, "wb") as f:
+                f.truncate(size)
+        mpath.write_bytes(encoded)
+        fd = os.open(part, os.O_RDWR)
+        try:
+            missing = [i for i in range(count) if not self._chunk_ok(fd, i, chunk, size, hashes)]
+            log.info("blob %s: %d of %d chunks to fetch", cid, len(missing), count)
+            suspects: set[str] = set()
+            failed: dict[str, int] = {}
+            pool = [p for p in candidates]
+            todo = trio.open_memory_channel[int](count)
+            for i in missing:
+                todo[0].send_nowait(i)
+            remaining = {"n": len(missing)}
+            errors: list[BlobNotFound] = []
+            done = trio.Event()
+            if not missing:
+                done.set()
+
+            async def worker(k: int) -> None:
+                while not done.is_set():
+                    try:
+                        i = todo[1].receive_nowait()
+                    except trio.WouldBlock:
+                        return
+                    while True:
+                        live = [p for p in pool if p not in suspects]
+                        if not live:
+                            errors.append(BlobNotFound(f"every peer failed to serve chunk {i} of {cid}"))
+                            done.set()
+                            return
+                        peer = live[(i + k) % len(live)]
+                        try:
+                            data = await self.node.request(
+                                peer, BLOB_PROTOCOL, msgpack.packb({"op": "chunk", "cid": cid, "i": i}),
+                                chunk_timeout)
+                        except (RemoteError, P2PError) as exc:
+                            log.warning("blob %s chunk %d from %s failed: %s", cid, i, peer, exc)
+                            failed[peer] = failed.get(peer, 0) + 1
+                            if (isinstance(exc, RemoteError) or failed[peer] >= 2) and peer in pool:
+                                pool.remove(peer)  # it lacks the chunk, or failed twice: skip it
+                            continue
+                        want = min(chunk, size - i * chunk)
+                        if len(data) != want or hashlib.sha256(data).digest() != hashes[32 * i : 32 * i + 32]:
+                            log.warning("blob %s: chunk %d from %s does not match the manifest", cid, i, peer)
+                            suspects.add(peer)
+                            continue
+                        os.pwrite(fd, data, i * chunk)
+                        remaining["n"] -= 1
+                        if remaining["n"] == 0:
+                            done.set()
+                        break
+
+            async with trio.open_nursery() as nursery:
+                for k in range(self.parallel):
+                    nursery.start_soon(worker, k)
+            os.fsync(fd)
+            if errors:
+                raise errors[0]
+        finally:
+            os.close(fd)
+        whole = await trio.to_thread.run_sync(_file_digest, part)
+        if whole != digest:
+            raise BlobCorrupt(f"assembled blob does not hash to {cid}")
+        for peer in suspects:
+            self.node.report(peer, PENALTY_CORRUPT_DATA, f"served a corrupt chunk of {cid}")
+        final = self.store.blobs / f".{cid}.{secrets.token_hex(4)}.tmp"
+        os.replace(part, final)
+        self.store._commit(final, cid)
+        mpath.unlink(missing_ok=True)
+        return self.store.path(cid)
+
+    @staticmethod
+    def _chunk_ok(fd: int, i: int, chunk: int, size: int, hashes: bytes) -> bool:
+        want = min(chunk, size - i * chunk)
+        data = os.pread(fd, want, i * chunk)
+        return len(data) == want and hashlib.sha256(data).digest() == hashes[32 * i : 32 * i + 32]
+
+
+def _file_digest(path: Path) -> bytes:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        while block := f.read(4 * 1024 * 1024):
+            h.update(block)
+    return h.digest()
