@@ -93,8 +93,10 @@ def initial_checkpoint(spec: JobSpec, dataset):
 
 
 def verify_result(spec: JobSpec, dataset, checkpoints: list[bytes], weights: bytes, replay_from: int,
-                  replay_steps: int, world: int, rank: int = 0) -> Verdict:
-    """Replay the checkpoint interval covering [replay_from, replay_from + replay_steps] and check."""
+                  replay_steps: int, world: int | None = None, rank: int = 0) -> Verdict:
+    """Replay the checkpoint interval covering [replay_from, replay_from + replay_steps] and check.
+    `world` (sync: the number of workers whose global batch a step took) defaults to the group
+    recorded in the interval's end checkpoint."""
     from safetensors.torch import load
 
     from trainer import checkpoint as ck
@@ -120,6 +122,8 @@ def verify_result(spec: JobSpec, dataset, checkpoints: list[bytes], weights: byt
     if end is None or end.step <= start.step:
         return Verdict(False, start.step, end.step if end else -1, float("inf"), weights_match,
                        metrics, "no checkpoint at or after the drawn range")
+    if world is None:       # the group that computed the interval, as the checkpoint at its end records it
+        world = len(end.header.get("group") or ()) or 1
     got = replay(ms, dataset, cfg, start, end.step - start.step, rank=rank, world=world)
     diff = float(np.abs(got - _flat(end.model, names)).max())
     tol = SYNC_REPLAY_ATOL if cfg.mode == "sync" else REPLAY_ATOL

@@ -1,0 +1,146 @@
+"""Provider agents run a job on their own: five agents over one real LevelDB chain (blocks sealed
+every 0.1 s in the same trio process), content-addressed blobs in memory, the trainer's in-memory
+transport. The test only submits digits-mlp and waits: the agents offer, train (3 workers, sync),
+publish the weights and checkpoints, post the result; a designated verifier agent replays the
+drawn interval and posts its verdict; the chain settles.
+
+The real daemon replaces the three ports with the node's mempool/gossip, the p2p blob exchange
+and the p2p tensor transport (ledger/JOBS.md, "What a node does")."""
+
+import pytest
+import trio
+
+from ledger.execution import BlockContext, check_tx
+from ledger.genesis import NMT, AllocationRow, Genesis, GenesisAccount, GenesisValidator, Params
+from ledger.jobs import records as R
+from ledger.jobs.cid import cid_of
+from ledger.jobs.views import audit_jobs
+from ledger.keys import address_to_text, devnet_key
+from ledger.store import Store, build_block
+from ledger.tx import sign_tx
+from ledger.txkinds.provider_register import ProviderRegister
+from mindnode.jobs import examples
+from mindnode.jobs.agent import ProviderAgent
+
+CHAIN = "agent-test"
+V0, SUB = devnet_key(0), devnet_key(1)
+PROVIDERS = [devnet_key(i) for i in range(2, 7)]         # 4 that offer, the last verifies only
+
+
+class LocalNet:
+    """One store, a pool of pending transactions, a sealing task: a one-process devnet."""
+
+    def __init__(self, path):
+        g = Genesis(chain_id=CHAIN, timestamp=1_700_000_000,
+                    params=Params(min_validator_stake=NMT, day_s=100, month_s=1000),
+                    accounts=tuple(GenesisAccount(k.address, 1000 * NMT) for k in (SUB, *PROVIDERS)),
+                    validators=(GenesisValidator(V0.address, 10 * NMT),), allocation_start=1_700_000_000,
+                    allocation=(AllocationRow("mining", 1000 * NMT, 0, 24, pool="mining"),
+                                AllocationRow("staking", 100 * NMT, 0, 24, pool="staking")))
+        self.store = Store.create(path, g, sync=False)
+        self.pending = []
+        self.skipped = []
+        self.head = trio.Condition()
+
+    async def seal_forever(self, every_s=0.1):
+        while True:
+            await trio.sleep(every_s)
+            txs, self.pending = self.pending, []
+            block = build_block(self.store, V0, txs, self.store.head.timestamp + 2000, 2,
+                                on_skip=lambda tx, e: self.skipped.append((tx.body.kind, str(e))))
+            self.store.import_block(block)
+            async with self.head:
+                self.head.notify_all()
+
+    async def new_head(self):
+        async with self.head:
+            await self.head.wait()
+
+
+class Port:
+    """ChainPort of one key: signs at the next pending nonce and admits like a mempool."""
+
+    def __init__(self, net, key):
+        self.net, self.key = net, key
+
+    def state(self):
+        return self.net.store.state()
+
+    async def submit(self, body):
+        st = self.net.store.state()
+        nonce = st.account(self.key.address).nonce + sum(1 for t in self.net.pending if t.sender == self.key.address)
+        tx = sign_tx(self.key, CHAIN, nonce, 0, body)
+        head = self.net.store.head
+        ctx = BlockContext.for_state(st, head.height + 1, head.timestamp + 2000, V0.address)
+        for t in self.net.pending:          # admission against the pool, as a mempool would
+            if t.sender == self.key.address:
+                check_tx(st, ctx, t)
+                from ledger.execution import apply_tx
+
+                apply_tx(st, ctx, t)
+        check_tx(st, ctx, tx)
+        self.net.pending.append(tx)
+
+
+class Blobs:
+    def __init__(self):
+        self.data = {}
+
+    def put(self, data):
+        cid = cid_of(data)
+        self.data[cid] = bytes(data)
+        return cid
+
+    async def get(self, cid):
+        data = self.data[cid]
+        assert cid_of(data) == cid
+        return data
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(280)
+async def test_agents_run_digits_mlp_to_payment(tmp_path):
+    from trainer.transport import InMemoryHub
+
+    net = LocalNet(tmp_path / "chain")
+    hub, blobs = InMemoryHub(), Blobs()
+    for k in PROVIDERS:          # every node is "connected" from the start (the hub refuses unknown peers)
+        hub.transport(address_to_text(k.address))
+    agents = [ProviderAgent(k.address, Port(net, k), blobs, lambda job_id, me: hub.transport(me), tmp_path / f"a{i}",
+                            offer=i < 4, zone="lab") for i, k in enumerate(PROVIDERS)]
+    for k in PROVIDERS:
+        await Port(net, k).submit(ProviderRegister(hardware_class="cpu", score=100, price=NMT // 10, capacity=1,
+                                                   zone="lab", bandwidth_kbps=100_000))
+    spec = examples.resolve("digits-mlp")
+    async with trio.open_nursery() as n:
+        n.start_soon(net.seal_forever)
+        await net.new_head()
+        for a in agents:
+            n.start_soon(a.run, net.new_head)
+        await Port(net, SUB).submit(spec.submit_body(now_ms=net.store.head.timestamp))
+        t0, phases, last = trio.current_time(), {}, None
+        with trio.fail_after(240):
+            while True:
+                await net.new_head()
+                job = R.get_job(net.store.state(), 1)
+                if job is not None and job.state != last:
+                    phases[job.state], last = round(trio.current_time() - t0, 2), job.state
+                if job is not None and job.state in R.TERMINAL:
+                    break
+        n.cancel_scope.cancel()
+    print("phases (s since submit):", phases)     # e.g. open 0.1, running 0.7, verifying 6.5, done 7.9
+    assert job.state == R.DONE, (job.reason, [a.errors for a in agents], net.skipped)
+    assert job.verified_metric_ppm >= 950_000
+    workers = {w.provider for w in job.assigned}
+    assert len(workers) == 3 and job.verifier == b"" and job.tried_verifiers[0] not in workers
+    assert job.fee_paid == 3 * 12_800 * (NMT // 10) // 1000
+    assert blobs.data[job.result.result_cid]
+    st = net.store.state()
+    for a in workers:     # +100 for the verified work, +20 per control task answered meanwhile (every 50 blocks)
+        p = R.get_provider(st, a)
+        assert p.reputation == 5_000 + 100 + 20 * p.controls_passed and p.controls_failed == 0 and p.jobs_done == 1
+    st.audit()
+    audit_jobs(st)
+    assert not [e for a in agents for e in a.errors], [a.errors for a in agents]
+    net.store.close()
+    assert address_to_text(job.submitter) == address_to_text(SUB.address)
