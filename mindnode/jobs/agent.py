@@ -9,7 +9,8 @@ the p2p blob exchange and the p2p transport, and tests can run several agents in
 * `transport_for(job_id, self_id) -> trainer Transport` (the daemon adapts p2p streams).
 
 Per head, `poll()` reads `provider_duties` and starts at most one task per duty:
-offer on open jobs it meets (at its record price, if within the job's max), train assigned jobs
+offer on open jobs it meets whose spec validates (at its record price, if within the job's max),
+train assigned jobs
 (rank 0 publishes the weights and checkpoints and posts `job_result`; every surviving worker
 reports the peers the trainer dropped), verify designated jobs, answer control tasks. A training
 task whose job left `running` on chain is cancelled.
@@ -32,6 +33,7 @@ from ledger.txkinds.job_report_missing import JobReportMissing
 from ledger.txkinds.provider_control import ProviderControl
 from mindnode.jobs import spec as job_spec
 from mindnode.jobs import verify, work
+from mindnode.jobs.errors import JobSpecError
 
 log = logging.getLogger("mindnode.jobs")
 
@@ -96,6 +98,11 @@ class ProviderAgent:
                     continue
                 self._offered.add(job_id)
                 job = R.get_job(st, job_id)
+                try:       # the spec on chain is opaque bytes to the ledger: never train what does not validate
+                    job_spec.parse(job.spec, f"job {job_id} spec")
+                except JobSpecError as exc:
+                    log.info("%s: not offering on job %d: %s", self.peer_id[:12], job_id, exc)
+                    continue
                 if me.price <= job.max_price:
                     await self._submit(JobOffer(job_id=job_id, price=me.price, zone=self.zone), f"offer {job_id}")
         running = {a["job_id"]: a for a in duties["assigned"]}

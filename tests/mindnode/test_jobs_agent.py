@@ -144,3 +144,27 @@ async def test_agents_run_digits_mlp_to_payment(tmp_path):
     assert not [e for a in agents for e in a.errors], [a.errors for a in agents]
     net.store.close()
     assert address_to_text(job.submitter) == address_to_text(SUB.address)
+
+
+async def test_agent_does_not_offer_on_an_invalid_spec(tmp_path):
+    net = LocalNet(tmp_path / "chain")
+    k = PROVIDERS[0]
+    agent = ProviderAgent(k.address, Port(net, k), Blobs(), lambda job_id, me: None, tmp_path / "a")
+    await Port(net, k).submit(ProviderRegister(hardware_class="cpu", score=100, price=NMT // 10, capacity=1,
+                                               zone="", bandwidth_kbps=1))
+    good = examples.resolve("digits-mlp").submit_body(now_ms=net.store.head.timestamp + 10_000_000)
+    import dataclasses
+
+    await Port(net, SUB).submit(dataclasses.replace(good, spec=b'{"model": "rm -rf /"}'))
+    await Port(net, SUB).submit(good)
+    async with trio.open_nursery() as n:
+        n.start_soon(net.seal_forever, 0.01)
+        await net.new_head()
+        await agent.poll()                     # offers on job 2 only
+        await net.new_head()
+        await net.new_head()
+        n.cancel_scope.cancel()
+    st = net.store.state()
+    assert st.get(R.offer_key(1, k.address)) is None and st.get(R.offer_key(2, k.address)) is not None
+    assert agent.errors == [] and net.skipped == []
+    net.store.close()
