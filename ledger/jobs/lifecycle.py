@@ -122,8 +122,8 @@ def submit(state, ctx, sender: bytes, tx_hash: bytes, b) -> Job:
               strategy=b.strategy, offer_window=b.offer_window, deadline_ms=b.deadline_ms, state=OPEN, reason="",
               created_height=ctx.height, window_close_height=close, offer_rounds=1, assigned=(), replacements=0,
               reports=(), result=None, challenge_height=0, verifier=b"", tried_verifiers=(), replay_from=0,
-              verify_due_height=0, payments=(), fee_paid=0, refunded=0, verified_metric_ppm=0, rated=0,
-              settled_height=0)
+              accused=(), accuser=b"", verify_due_height=0, payments=(), fee_paid=0, refunded=0,
+              verified_metric_ppm=0, rated=0, settled_height=0)
     put_job(state, job)
     state.put(timer_key(close, job_id, T_WINDOW), b"")
     state.put(deadline_key(b.deadline_ms, job_id), b"")
@@ -294,11 +294,12 @@ def post_result(state, ctx, sender: bytes, job_id: int, result_cid: str, metrics
 
 
 def _designate_verifier(state, ctx, job: Job) -> Job:
-    """Draw the replay range and the verifier from the beacon of this block."""
+    """Draw the verifier (and, unless an accusation awaits confirmation, the replay range) from
+    the beacon of this block."""
     seed = beacon.current(state)
     jid = job.id.to_bytes(8, "big")
     span = job.steps - job.replay_steps + 1
-    replay_from = beacon.draw(seed, b"replay", jid) % span
+    replay_from = job.replay_from if job.accused else beacon.draw(seed, b"replay", jid) % span
     excluded = {w.provider for w in job.assigned} | set(job.tried_verifiers) | {job.submitter}
     best = None
     for key, _ in state.iter_prefix(b"Jp"):
@@ -345,9 +346,22 @@ def verify(state, ctx, sender: bytes, job_id: int, replay_from: int, replay_step
     workers = {w.provider for w in job.result.work}
     if len(set(bad_workers)) != len(bad_workers) or not set(bad_workers) <= workers:
         raise JobError("bad_workers must list distinct workers of the result")
-    providers.adjust_reputation(state, sender, rules.REP_VERIFIER)
+    if bad_workers and not job.accused:
+        # An accusation slashes only once a second, independently drawn verifier confirms it on the
+        # same steps: a lone (or the submitter's sybil) verifier cannot get honest workers slashed.
+        job = dataclasses.replace(job, accused=tuple(sorted(bad_workers)), accuser=sender, verifier=b"")
+        job = _designate_verifier(state, ctx, job)
+        put_job(state, job)
+        return job
     day = _day(state, ctx.now_s)
     bad = set(bad_workers)
+    if job.accused:
+        bad &= set(job.accused)
+        if bad:
+            providers.adjust_reputation(state, job.accuser, rules.REP_VERIFIER)
+        else:
+            providers.adjust_reputation(state, job.accuser, rules.REP_FALSE_ACCUSATION)
+    providers.adjust_reputation(state, sender, rules.REP_VERIFIER)
     for addr in sorted(bad):
         providers.adjust_reputation(state, addr, rules.REP_FAILED_VERIFICATION, jobs_failed=1)
         providers.slash_provider(state, addr, state.params.slash_fraction_bps)

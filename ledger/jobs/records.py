@@ -165,6 +165,8 @@ class Job(Record):
     verifier: Annotated[bytes, Bytes(max_len=32)]
     tried_verifiers: Annotated[tuple, ListOf(Bytes(32), rules.MAX_VERIFY_ROUNDS)]
     replay_from: Annotated[int, UInt(32)]
+    accused: Annotated[tuple, ListOf(Bytes(32), 64)]   # the first verdict's bad workers, awaiting confirmation
+    accuser: Annotated[bytes, Bytes(max_len=32)]
     verify_due_height: Annotated[int, UInt(64)]
     payments: Annotated[tuple, ListOf(Payment, 64)]
     fee_paid: Annotated[int, AMOUNT]           # the utilisation fee taken from the escrow

@@ -71,6 +71,7 @@ def job_to_dict(state, job: Job) -> dict:
             "metrics": {m.name: m.value_ppm / rules.PPM for m in res.metrics},
             "work": [{"provider": _a(w.provider), "samples": w.samples} for w in res.work], "height": res.height},
         "verifier": _a(job.verifier), "replay_from": job.replay_from, "replay_steps": job.replay_steps,
+        "accused": [_a(a) for a in job.accused], "accuser": _a(job.accuser),
         "verified_metric": job.verified_metric_ppm / rules.PPM if job.state in TERMINAL and res else None,
         "fee_paid": str(job.fee_paid), "refunded": str(job.refunded),
         "payments": [{"provider": _a(p.provider), "amount": str(p.amount)} for p in job.payments],

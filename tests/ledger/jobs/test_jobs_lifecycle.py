@@ -142,9 +142,17 @@ def test_failed_verification_not_paid_slashed_reputation_down(chain):
     jid = running_job(chain)
     chain.block(result_tx(chain, jid))
     job = to_challenge(chain, jid)
-    chain.block(verify_tx(chain, job, bad=(P2,)))
+    first = job.verifier
+    chain.block(verify_tx(chain, job, bad=(P2, P3)))
+    job = chain.job(jid)       # an accusation waits for a second verifier, on the same steps
+    assert job.state == R.VERIFYING and job.accused == tuple(sorted((P2.address, P3.address)))
+    assert job.verifier not in (first, b"") and job.accuser == first
+    assert chain.utilisation(P2) == 0 and chain.state().stake(P2.address, validator, b"F").amount == 50 * NMT
+    chain.block(verify_tx(chain, job, bad=(P2,)))          # confirms P2 only: only P2 is punished
     job = chain.job(jid)
     assert job.state == R.FAILED and "failed the replay" in job.reason
+    assert chain.provider(KEY_OF[first]).reputation == 5_000 + rules.REP_VERIFIER
+    assert chain.provider(P3).reputation == 5_000
     # P1 and P3 are paid for their samples: fee (1*1000 + 3*2000)/1000 = 7 NMT, providers get 3.5 by 1:6
     assert job.fee_paid == 7 * NMT and job.refunded == 93 * NMT
     assert chain.balance(SUB) == sub0 - 7 * NMT
@@ -155,6 +163,35 @@ def test_failed_verification_not_paid_slashed_reputation_down(chain):
     assert chain.state().pool("staking").returned - staking0 == 5 * NMT
     day = econ.clock_of(chain.state()).day_of(chain.store.head.timestamp // 1000)
     assert econ._load(chain.state(), econ.jobs_key(day, P2.address), econ.JobsDay).failed_work == 1
+    chain.audit()
+
+
+def test_unconfirmed_accusation_slashes_nobody(chain):
+    sub0 = chain.balance(SUB)
+    jid = running_job(chain)
+    chain.block(result_tx(chain, jid))
+    job = to_challenge(chain, jid)
+    accuser = job.verifier
+    chain.block(verify_tx(chain, job, bad=(P1, P2, P3)))
+    job = chain.job(jid)
+    chain.block(verify_tx(chain, job))                     # the confirming verifier finds nothing wrong
+    job = chain.job(jid)
+    assert job.state == R.DONE and job.fee_paid == 9 * NMT and chain.balance(SUB) == sub0 - 9 * NMT
+    assert chain.provider(KEY_OF[accuser]).reputation == 5_000 + rules.REP_FALSE_ACCUSATION
+    assert [chain.provider(k).reputation for k in (P1, P2, P3)] == [5_100] * 3
+    chain.audit()
+
+
+def test_accusation_without_a_confirmer_refunds_without_slashing(chain):
+    sub0 = chain.balance(SUB)
+    jid = running_job(chain, workers=4)                    # P1..P4 train: only VER can verify
+    chain.block(result_tx(chain, jid, work=((P1, 10), (P4, 10))))
+    job = to_challenge(chain, jid)
+    assert job.verifier == VER.address
+    chain.block(verify_tx(chain, job, bad=(P4,)))
+    job = chain.job(jid)
+    assert job.state == R.FAILED and "no eligible verifier" in job.reason
+    assert chain.balance(SUB) == sub0 and chain.provider(P4).reputation == 5_000
     chain.audit()
 
 
