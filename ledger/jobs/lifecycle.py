@@ -329,6 +329,11 @@ def verify_timeout(state, ctx, job: Job) -> Job:
     return _designate_verifier(state, ctx, job)
 
 
+def _ppm_text(v: int) -> str:
+    """Millionths as a decimal, with integers only (the text is stored in the job record)."""
+    return f"{v // rules.PPM}.{v % rules.PPM:06d}"
+
+
 def criterion_met(job: Job, metric_ppm: int) -> bool:
     return metric_ppm >= job.threshold_ppm if job.metric_op == ">=" else metric_ppm <= job.threshold_ppm
 
@@ -384,8 +389,8 @@ def verify(state, ctx, sender: bytes, job_id: int, replay_from: int, replay_step
     if bad:
         reason = f"{len(bad)} worker(s) failed the replay of steps {job.replay_from}..."
     else:
-        reason = f"acceptance criterion not met: {job.metric} {metric_ppm / rules.PPM:.6f} " \
-                 f"{job.metric_op} {job.threshold_ppm / rules.PPM:.6f} is false"
+        reason = (f"acceptance criterion not met: {job.metric} {_ppm_text(metric_ppm)} {job.metric_op} "
+                  f"{_ppm_text(job.threshold_ppm)} is false")
     return _finish(state, ctx, job, FAILED, reason)
 
 

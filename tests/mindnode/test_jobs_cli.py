@@ -60,3 +60,9 @@ def test_job_show_invalid_spec_is_one_line(tmp_path):
 def test_job_status_needs_an_id_or_tx():
     r = run(["job", "status"], ok=False)
     assert r.exit_code == 2 and "JOB_ID or --tx" in r.stderr
+
+
+def test_job_submit_without_a_node_is_one_line(tmp_path):
+    r = run(["job", "submit", "digits-mlp", "--rpc", "http://127.0.0.1:9", "--datadir", str(tmp_path)], ok=False)
+    assert r.exit_code == 1 and len(r.stderr.splitlines()) == 1 and r.stderr.startswith("error: ")
+    assert "Traceback" not in r.output
