@@ -296,8 +296,9 @@ def _provider_body(update: bool, price, capacity, zone, bandwidth_kbps, bench_se
     from mindnode.jobs.benchmark import run
     from mindnode.jobs.spec import parse_nmt
 
+    price_units = parse_nmt(price, "--price")        # before the benchmark: a typo fails fast
     r = run(bench_seconds)
-    fields = dict(hardware_class=r.hardware_class, score=r.score, price=parse_nmt(price, "--price"),
+    fields = dict(hardware_class=r.hardware_class, score=r.score, price=price_units,
                   capacity=capacity, zone=zone, bandwidth_kbps=bandwidth_kbps)
     if update:
         from ledger.txkinds.provider_update import ProviderUpdate

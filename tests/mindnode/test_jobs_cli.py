@@ -66,3 +66,17 @@ def test_job_submit_without_a_node_is_one_line(tmp_path):
     r = run(["job", "submit", "digits-mlp", "--rpc", "http://127.0.0.1:9", "--datadir", str(tmp_path)], ok=False)
     assert r.exit_code == 1 and len(r.stderr.splitlines()) == 1 and r.stderr.startswith("error: ")
     assert "Traceback" not in r.output
+
+
+def test_provider_body_comes_from_the_benchmark():
+    from mindnode.commands.job_cmds import _provider_body
+    from mindnode.jobs.errors import JobSpecError
+
+    body = _provider_body(False, "0.5", 2, "eu", 1000, 0.05)
+    assert body.kind == "provider_register" and body.hardware_class == "cpu" and body.score >= 1
+    assert (body.price, body.capacity, body.zone, body.bandwidth_kbps) == (5 * 10**17, 2, "eu", 1000)
+    assert _provider_body(True, "1", 1, "", 0, 0.05).kind == "provider_update"
+    import pytest
+
+    with pytest.raises(JobSpecError, match="--price"):
+        _provider_body(False, "cheap", 1, "", 0, 0.05)
