@@ -57,6 +57,8 @@ REQUIRED = ("model", "dataset", "optimizer", "mode", "limits", "deadline_s", "wo
 
 
 def _err(field: str, msg: str) -> JobSpecError:
+    if field.startswith("--"):          # parse_nmt on a command-line option
+        return JobSpecError(f"option {field}: {msg}")
     return JobSpecError(f"job spec field {field!r}: {msg}")
 
 
