@@ -184,7 +184,9 @@ class ProviderAgent:
         weights = await self.blobs.get(res.result_cid)
         ckpts = [await self.blobs.get(c) for c in res.checkpoints]
         ds = await trio.to_thread.run_sync(work.load_data, spec)
+        first = sum(1 for w in job.assigned if w.rank < job.workers)      # the group at step 0
         verdict = await trio.to_thread.run_sync(
-            lambda: verify.verify_result(spec, ds, ckpts, weights, job.replay_from, job.replay_steps))
+            lambda: verify.verify_result(spec, ds, ckpts, weights, job.replay_from, job.replay_steps,
+                                         initial_world=first))
         log.info("%s: job %d verdict %s", self.peer_id[:12], job.id, verdict)
         await self._submit(verify.verify_body(job, verdict, job.metric), f"verdict {job.id}")

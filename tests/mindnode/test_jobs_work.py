@@ -120,7 +120,7 @@ async def test_digits_mlp_trained_verified_and_paid(tmp_path, tamper):
     sub0 = chain.store.account(SUB.address).balance
     if not tamper:
         assert verdict.ok, verdict.reason
-        early = verify.verify_result(spec, ds, blobs, weights, 10, 5, world=3)   # before the first checkpoint
+        early = verify.verify_result(spec, ds, blobs, weights, 10, 5, initial_world=3)   # before the 1st ckpt
         assert early.ok and (early.start_step, early.end_step) == (0, 50), early
         chain.send((KEY_OF[job.verifier], verify.verify_body(job, verdict, "accuracy")))
         job = chain.job(1)
