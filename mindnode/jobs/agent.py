@@ -18,6 +18,7 @@ task whose job left `running` on chain is cancelled.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -36,6 +37,16 @@ from mindnode.jobs import verify, work
 from mindnode.jobs.errors import JobSpecError
 
 log = logging.getLogger("mindnode.jobs")
+
+
+def _failed_peers(exc: BaseException) -> set[str]:
+    """Peer ids a trainer error blames (PeerFailure.peer_id, RoundFailed.suspects), through groups."""
+    if isinstance(exc, BaseExceptionGroup):
+        return set().union(*(_failed_peers(e) for e in exc.exceptions))
+    out = set(getattr(exc, "suspects", ()) or ())
+    if getattr(exc, "peer_id", None):
+        out.add(exc.peer_id)
+    return out
 
 
 def _describe(exc: BaseException) -> str:
@@ -73,9 +84,12 @@ class ProviderAgent:
         self.zone = zone
         self._offered: set[int] = set()
         self._training: dict[int, trio.CancelScope] = {}
+        self._failed: dict[int, tuple[int, set[str]]] = {}    # job -> (attempts, peers of the last failure)
+        self.max_attempts = 3
         self._verifying: set[tuple[int, int]] = set()
         self._answered: set[int] = set()
         self.errors: list[str] = []          # what failed (for status and tests)
+        self.report_wait_s = 10.0            # rank 0 waits this long for dropped peers to be marked
         self._nursery: trio.Nursery | None = None
 
     async def run(self, new_head: Callable[[], Awaitable[None]]) -> None:
@@ -111,10 +125,13 @@ class ProviderAgent:
                 scope.cancel()
                 del self._training[job_id]
         for job_id, a in running.items():
-            if job_id not in self._training:
-                scope = trio.CancelScope()
-                self._training[job_id] = scope
-                self._nursery.start_soon(self._train_guarded, scope, R.get_job(st, job_id), a)
+            failed = self._failed.get(job_id)
+            if job_id in self._training or (failed and (failed[1] == set(a["peers"])
+                                                        or failed[0] >= self.max_attempts)):
+                continue        # running, or failed with this very group (wait for the chain to replace)
+            scope = trio.CancelScope()
+            self._training[job_id] = scope
+            self._nursery.start_soon(self._train_guarded, scope, R.get_job(st, job_id), a)
         for v in duties["verify"]:
             key = (v["job_id"], v["replay_from"])
             if key not in self._verifying:
@@ -139,7 +156,20 @@ class ProviderAgent:
                 await self.train(job, assignment)
             except Exception as exc:
                 self.errors.append(f"train {job.id}: {_describe(exc)}")
-                log.warning("%s: job %d training failed: %s", self.peer_id[:12], job.id, _describe(exc))
+                log.warning("%s: job %d training failed: %s", self.peer_id[:12], job.id, _describe(exc),
+                            exc_info=log.isEnabledFor(logging.DEBUG))
+                # A peer that failed the start (or a round beyond the quorum) is reported; once the
+                # chain marks it missing and assigns a replacement, poll() starts again with the
+                # new group (bounded by max_attempts).
+                attempts = self._failed.get(job.id, (0, set()))[0] + 1
+                self._failed[job.id] = (attempts, set(assignment["peers"]))
+                self._training.pop(job.id, None)
+                from ledger.keys import address_from_text
+
+                for p in sorted(_failed_peers(exc) - {self.peer_id}):
+                    if p in assignment["peers"]:
+                        await self._submit(JobReportMissing(job_id=job.id, worker=address_from_text(p)),
+                                           f"report {p[:12]}")
 
     async def _verify_guarded(self, job: R.Job) -> None:
         try:
@@ -155,9 +185,19 @@ class ProviderAgent:
         spec = job_spec.parse(job.spec, f"job {job.id} spec")
         ds = await trio.to_thread.run_sync(work.load_data, spec)
         peers = assignment["peers"]
-        ckpt_dir = self.workdir / f"job-{job.id}"
+        # Channels and checkpoints are namespaced by the group: after a replacement the new group
+        # starts afresh, and nothing buffered from the old group's attempt is read by the new one.
+        group_tag = hashlib.sha256("\n".join(sorted(peers)).encode()).hexdigest()[:12]
+        ckpt_dir = self.workdir / f"job-{job.id}-{group_tag}"
+        full_steps = [0]                  # steps taken while the whole starting group was there
+
+        def progress(p) -> None:
+            if p.peers >= len(peers):
+                full_steps[0] = p.step
+
         w = Worker(self.transport_for(job.id, self.peer_id), peers, work.model_spec(spec), ds,
-                   work.train_config(spec), job_id=f"job-{job.id}", checkpoint_dir=ckpt_dir)
+                   work.train_config(spec), job_id=f"job-{job.id}-{group_tag}", checkpoint_dir=ckpt_dir,
+                   progress=progress)
         result = await w.run()
         dropped = sorted(set(peers) - set(result.group))
         from ledger.keys import address_from_text
@@ -166,6 +206,14 @@ class ProviderAgent:
             await self._submit(JobReportMissing(job_id=job.id, worker=address_from_text(p)), f"report {p[:12]}")
         if sorted(result.group)[0] != self.peer_id:
             return                                          # the lowest surviving id posts the result
+        if dropped:        # let the reports land first (the chain must mark them missing while the job runs)
+            with trio.move_on_after(self.report_wait_s):
+                while True:
+                    j = R.get_job(self.chain.state(), job.id)
+                    if j is None or j.state != R.RUNNING or all(
+                            not (x := j.worker(address_from_text(p))) or not x.active for p in dropped):
+                        break
+                    await trio.sleep(0.05)
         weights = work.weights_blob(w.model)
         self.blobs.put(weights)
         blobs = [p.read_bytes() for p in ck.list_checkpoints(ckpt_dir)]
@@ -173,8 +221,8 @@ class ProviderAgent:
             self.blobs.put(b)
         loss, acc = w.evaluate()
         samples = {address_from_text(p): work.full_run_samples(spec) for p in result.group}
-        for p in dropped:
-            samples[address_from_text(p)] = 0
+        for p in dropped:       # paid for what it did before it left (white paper 7.2.2)
+            samples[address_from_text(p)] = full_steps[0] * spec.batch_size
         body = work.result_body(job.id, spec, weights, {"accuracy": acc, "loss": loss}, samples, blobs)
         await self._submit(body, f"result {job.id}")
 

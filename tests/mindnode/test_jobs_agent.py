@@ -30,10 +30,10 @@ PROVIDERS = [devnet_key(i) for i in range(2, 7)]         # 4 that offer, the las
 class LocalNet:
     """One store, a pool of pending transactions, a sealing task: a one-process devnet."""
 
-    def __init__(self, path):
+    def __init__(self, path, providers=PROVIDERS):
         g = Genesis(chain_id=CHAIN, timestamp=1_700_000_000,
                     params=Params(min_validator_stake=NMT, day_s=100, month_s=1000),
-                    accounts=tuple(GenesisAccount(k.address, 1000 * NMT) for k in (SUB, *PROVIDERS)),
+                    accounts=tuple(GenesisAccount(k.address, 1000 * NMT) for k in (SUB, *providers)),
                     validators=(GenesisValidator(V0.address, 10 * NMT),), allocation_start=1_700_000_000,
                     allocation=(AllocationRow("mining", 1000 * NMT, 0, 24, pool="mining"),
                                 AllocationRow("staking", 100 * NMT, 0, 24, pool="staking")))
@@ -167,4 +167,75 @@ async def test_agent_does_not_offer_on_an_invalid_spec(tmp_path):
     st = net.store.state()
     assert st.get(R.offer_key(1, k.address)) is None and st.get(R.offer_key(2, k.address)) is not None
     assert agent.errors == [] and net.skipped == []
+    net.store.close()
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(280)
+@pytest.mark.parametrize("when", ["mid-training", "at-start"])
+async def test_a_killed_worker_is_reported_replaced_and_the_job_still_pays(tmp_path, when):
+    """P1..P4 offer (3 assigned, 1 spare), two more agents only verify. One assigned worker's node
+    dies. Mid-training: the other two finish without it (the trainer drops it), report it, the chain
+    marks it missing (reputation, that day's mining reward) and assigns the spare, which arrives
+    too late to work; the dead worker is paid for the steps it took part in; verification skips the
+    interval in which the group changed. At the start: the survivors' start handshake fails, they
+    report it, and train again from scratch with the spare."""
+    from ledger.economics import ledger_state as econ
+    from trainer.transport import InMemoryHub
+
+    providers = PROVIDERS + [devnet_key(7)]
+    net = LocalNet(tmp_path / "chain", providers)
+    hub, blobs = InMemoryHub(), Blobs()
+    for k in providers:
+        hub.transport(address_to_text(k.address))
+    agents = {k.address: ProviderAgent(k.address, Port(net, k), blobs, lambda job_id, me: hub.transport(me),
+                                       tmp_path / f"a{i}", offer=i < 4, zone="lab") for i, k in enumerate(providers)}
+    for k in providers:
+        await Port(net, k).submit(ProviderRegister(hardware_class="cpu", score=100, price=NMT // 10, capacity=1,
+                                                   zone="lab", bandwidth_kbps=100_000))
+    scopes = {a: trio.CancelScope() for a in agents}
+
+    async def run_agent(addr):
+        with scopes[addr]:
+            await agents[addr].run(net.new_head)
+
+    spec = examples.resolve("digits-mlp")
+    async with trio.open_nursery() as n:
+        n.start_soon(net.seal_forever)
+        await net.new_head()
+        for a in agents:
+            n.start_soon(run_agent, a)
+        await Port(net, SUB).submit(spec.submit_body(now_ms=net.store.head.timestamp))
+        with trio.fail_after(240):
+            while (job := R.get_job(net.store.state(), 1)) is None or job.state != R.RUNNING:
+                await net.new_head()
+            victim = job.assigned[2].provider
+            if when == "mid-training":        # after its checkpoint of step 100 of 400
+                while not list(agents[victim].workdir.glob("job-1-*/ckpt-000000000100.safetensors")):
+                    await trio.sleep(0.002)
+            scopes[victim].cancel()           # its node dies
+            hub.kill(address_to_text(victim))
+            while (job := R.get_job(net.store.state(), 1)).state not in R.TERMINAL:
+                await net.new_head()
+        n.cancel_scope.cancel()
+    st = net.store.state()
+    assert job.state == R.DONE, (job.reason, {address_to_text(a)[:10]: ag.errors for a, ag in agents.items()})
+    assert not job.worker(victim).active and job.replacements == 1 and len(job.assigned) == 4
+    pv = R.get_provider(st, victim)       # a dead node also misses any control task it was given
+    assert pv.reputation == 5_000 - 500 + 20 * pv.controls_passed - 200 * pv.controls_failed
+    day = econ.clock_of(st).day_of(net.store.head.timestamp // 1000)
+    assert econ._load(st, econ.jobs_key(day, victim), econ.JobsDay).dropped_job_failed
+    work_of = {w.provider: w.samples for w in job.result.work}
+    spare = job.assigned[3].provider
+    assert [work_of[w.provider] for w in job.assigned[:2]] == [12_800] * 2
+    if when == "mid-training":
+        assert 100 * 32 <= work_of[victim] < 12_800 and work_of.get(spare, 0) == 0
+        assert victim in {p.provider for p in job.payments}
+    else:
+        assert work_of.get(victim, 0) == 0 and work_of[spare] == 12_800
+        assert R.get_provider(st, spare).jobs_done == 1
+    assert job.fee_paid == sum(work_of.values()) * (NMT // 10) // 1000
+    assert job.verified_metric_ppm >= 950_000
+    st.audit()
+    audit_jobs(st)
     net.store.close()
