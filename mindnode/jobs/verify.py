@@ -169,8 +169,10 @@ def verify_result(spec: JobSpec, dataset, checkpoints: list[bytes], weights: byt
             return Verdict(False, a.step, b.step, diff, weights_match, metrics,
                            note + f"replay of steps {a.step}..{b.step} differs by {diff:.3g} (tolerance {tol:.3g})",
                            tol)
-    return Verdict(True, points[usable[0]].step, points[usable[-1] + 1].step, worst, weights_match, metrics, note,
-                   tol)
+    if not weights_match:
+        note += "the result weights are not the final checkpoint's model. "
+    return Verdict(True, points[usable[0]].step, points[usable[-1] + 1].step, worst, weights_match, metrics,
+                   note.strip(), tol)
 
 
 def verify_body(job, verdict: Verdict, metric: str, suspects: list[bytes] | None = None) -> JobVerify:

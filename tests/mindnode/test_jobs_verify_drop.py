@@ -68,6 +68,13 @@ async def test_replay_skips_the_interval_of_a_group_change(tmp_path):
     wide = verify.verify_result(spec, ds, blobs, weights, 15, 20)      # 10..40: the 20..30 pair is skipped
     assert wide.ok and (wide.start_step, wide.end_step) == (10, 40)
     assert np.array_equal(flat_params(workers["w0"].params), flat_params(workers["w1"].params))
+    # a made-up result: weights that are not the final checkpoint's
+    from trainer.zoo import build_model
+
+    fake = work.weights_blob(build_model(work.model_spec(spec), seed=7))
+    made_up = verify.verify_result(spec, ds, blobs, fake, 41, 5)
+    assert not made_up.ok and not made_up.weights_match and made_up.replay_ok and "weights" in made_up.reason
+    assert made_up.metrics["accuracy"] < 0.5
 
 
 @pytest.mark.timeout(120)
