@@ -265,3 +265,19 @@ def test_outcome_from_the_state_matches_the_snapshot_rule_when_barred(tmp_path):
         assert slots.outcome_at(parent.next, 2, (), A).missed == C
     finally:
         node.close()
+
+
+def test_out_of_phase_rotation_seals_nothing_in_turn(tmp_path):
+    """Why any seal decays the counter: after C's absence (heights 1-8) the three live validators seal
+    heights 9-17 all out of turn (each in-turn validator sealed the block before), nobody misses a
+    slot, and only C's out-of-turn seals (10, 13, 16) bring its counter from 3 back to 0."""
+    node = Node(tmp_path / "db", make_genesis(dataclasses.replace(BASE, missed_blocks_jail=100)))
+    try:
+        node.run(8, [A, B])
+        node.run(9, [A, B, C])
+        headers = [node.store.get_header(h) for h in range(9, 18)]
+        assert {h.difficulty for h in headers} == {1}
+        assert [h.height for h in headers if h.proposer == C] == [10, 13, 16]
+        assert slots.liveness_view(node.store.state()) == {}
+    finally:
+        node.close()
