@@ -281,3 +281,27 @@ def test_out_of_phase_rotation_seals_nothing_in_turn(tmp_path):
         assert slots.liveness_view(node.store.state()) == {}
     finally:
         node.close()
+
+
+def test_rewinding_a_block_restores_counters_jail_and_set(tmp_path):
+    """The counters are state: a reorganisation's rewind (undo log) takes a block's miss, its jail and
+    its epoch-set record back exactly, and importing the block again gives the same root."""
+    node = Node(tmp_path / "db", make_genesis(BASE))
+    try:
+        node.run(13, [A, B])
+        root13, view13 = node.store.state_root, slots.liveness_view(node.store.state())
+        node.run(5, [A, B])                                      # 14 jails C, 17 records the set {A, B}
+        blocks = [node.store.get_block(h) for h in range(14, 19)]
+        root18 = node.store.state_root
+        for _ in blocks:
+            node.store.rewind_head()
+        state = node.store.state()
+        assert node.store.state_root == root13 and slots.liveness_view(state) == view13 == {C: 4}
+        assert state.candidate(C).jailed_until_ms == 0
+        assert slots.epoch_set(state).validators.addresses == (A, B, C)
+        for b in blocks:
+            node.store.import_block(b)
+        assert node.store.state_root == root18
+        assert slots.epoch_set(node.store.state()).validators.addresses == (A, B)
+    finally:
+        node.close()
