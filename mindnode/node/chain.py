@@ -54,7 +54,9 @@ from ledger.consensus.header_bridge import (
     snapshot_after,
     store_consensus_check,
 )
+from ledger.consensus.penalties import rewards_withheld
 from ledger.consensus.seal_guard import SealGuard
+from ledger.consensus.slots import liveness_view
 from ledger.consensus.validators import epoch_of
 from ledger.errors import InvalidBlock, InvalidTransaction, StoreError
 from ledger.genesis import Genesis
@@ -503,6 +505,7 @@ class Chain:
     def validators_json(self) -> dict[str, Any]:
         snap = self.snapshot()
         state = self.store.state()
+        missed = liveness_view(state)
         return {
             "height": snap.height,
             "epoch": epoch_of(snap.height + 1, self.params.epoch_length),
@@ -511,4 +514,10 @@ class Chain:
             "quorum": snap.current.quorum,
             "candidates": [{"address": address_to_text(a), "stake": str(s)}
                            for a, s in state.validator_set(self.store.head.timestamp)],
+            # liveness (ledger.consensus.slots): non-zero missed in-turn slot counters, and who has its
+            # rewards withheld; jailing shows in the account view's candidate.jailed_until_ms
+            "missed_slots": {address_to_text(a): n for a, n in missed.items()},
+            "withheld": [address_to_text(a) for a, n in missed.items() if rewards_withheld(n, self.params)],
+            "missed_blocks_withhold": self.params.missed_blocks_withhold,
+            "missed_blocks_jail": self.params.missed_blocks_jail,
         }
