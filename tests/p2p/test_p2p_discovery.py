@@ -69,11 +69,11 @@ async def test_shutdown_is_fast_and_clean():
         sub = await a.subscribe(topic)
         await wait_until(lambda: len(node.gossip.topic_peers(topic)) == 1, what="subscription")
         await node.publish(topic, b"alive")
-        await node.bulk.send(a.peer_id, "c", b"x" * 1000, timeout=5)
+        await node.bulk.send(a.peer_id, "c", b"x" * 1000, timeout=20)
         t0 = time.monotonic()
         await bg.stop()
         print(f"shutdown took {time.monotonic() - t0:.3f} s")
-        assert (await sub.get(timeout=5)).data == b"alive"  # trap 5: published before the stop
+        assert (await sub.get(timeout=20)).data == b"alive"  # trap 5: published before the stop
         await wait_until(lambda: node.peer_id not in a.peers(), 5, "peers notice the shutdown")
         with trio.fail_after(5):
             await a.connect(b.addrs[0])  # the survivors are unaffected
