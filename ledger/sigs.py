@@ -58,29 +58,39 @@ def _get_pool() -> ThreadPoolExecutor:
 
 
 def verify_many_async(items: Sequence[tuple[bytes, bytes, bytes]]) -> Callable[[], list[bool]]:
-    """Start verifying a batch on the thread pool and return a function that waits for the answer.
+    """Start verifying a batch on a pool thread and return a function that waits for the answer.
 
-    The caller keeps working while libsodium runs on the other cores without the GIL: the store
+    The caller keeps working while libsodium runs on another core without the GIL: the store
     executes a block's transactions in the meantime and only commits after the answer is all
-    True. One chunk per *other* core: measured on 2 cores, two verifier threads plus the busy
-    caller made the caller's execution 2.5x slower (each verify still needs the GIL briefly, and
-    three threads fight for it), while one verifier thread costs the caller almost nothing.
-    Small batches, or a single core, are verified at once on the calling thread.
+    True. Only ONE pool thread runs during that time: measured on 2 cores, two verifier threads
+    plus the busy caller made the caller's execution 2.5x slower (each verify still needs the GIL
+    briefly, and three threads fight for it).
+
+    Work sharing: the items are handed out one index at a time from a shared iterator (its
+    `next` is atomic under the GIL), and `wait()` makes the caller verify whatever is still left
+    instead of sleeping, so once the caller has finished its own work both cores verify. Before,
+    the batch was one fixed chunk for the pool thread and the caller idled in `wait()` while it
+    finished. Small batches, or a single core, are verified at once on the calling thread. The
+    answer (in input order) never depends on who verified what.
     """
     n = len(items)
-    w = workers() - 1           # the calling thread keeps one core busy with its own work
-    if w < 1 or n < PARALLEL_THRESHOLD:
+    if workers() < 2 or n < PARALLEL_THRESHOLD:
         result = _verify_chunk(items)
         return lambda: result
-    step = (n + w - 1) // w
-    pool = _get_pool()
-    futures = [pool.submit(_verify_chunk, items[i:i + step]) for i in range(0, n, step)]
+    results = [False] * n
+    indices = iter(range(n))
+
+    def work() -> None:
+        for i in indices:
+            a, m, s = items[i]
+            results[i] = verify(a, m, s)
+
+    future = _get_pool().submit(work)
 
     def wait() -> list[bool]:
-        out: list[bool] = []
-        for f in futures:
-            out.extend(f.result())
-        return out
+        work()
+        future.result()
+        return results
 
     return wait
 
