@@ -57,26 +57,14 @@ def _get_pool() -> ThreadPoolExecutor:
         return _pool
 
 
-def verify_many_async(items: Sequence[tuple[bytes, bytes, bytes]]) -> Callable[[], list[bool]]:
-    """Start verifying a batch on a pool thread and return a function that waits for the answer.
+def _shared(items: Sequence[tuple[bytes, bytes, bytes]], helpers: int) -> Callable[[], list[bool]]:
+    """Verify `items` on `helpers` pool threads, plus the caller once it calls the returned `wait`.
 
-    The caller keeps working while libsodium runs on another core without the GIL: the store
-    executes a block's transactions in the meantime and only commits after the answer is all
-    True. Only ONE pool thread runs during that time: measured on 2 cores, two verifier threads
-    plus the busy caller made the caller's execution 2.5x slower (each verify still needs the GIL
-    briefly, and three threads fight for it).
-
-    Work sharing: the items are handed out one index at a time from a shared iterator (its
-    `next` is atomic under the GIL), and `wait()` makes the caller verify whatever is still left
-    instead of sleeping, so once the caller has finished its own work both cores verify. Before,
-    the batch was one fixed chunk for the pool thread and the caller idled in `wait()` while it
-    finished. Small batches, or a single core, are verified at once on the calling thread. The
-    answer (in input order) never depends on who verified what.
-    """
+    Work sharing: the items are handed out one index at a time from a shared iterator (its `next`
+    is atomic under the GIL), so no thread idles while another still has a fixed chunk left, and
+    `wait()` makes the caller verify what is left instead of sleeping. The answer (in input order)
+    never depends on who verified what."""
     n = len(items)
-    if workers() < 2 or n < PARALLEL_THRESHOLD:
-        result = _verify_chunk(items)
-        return lambda: result
     results = [False] * n
     indices = iter(range(n))
 
@@ -85,29 +73,40 @@ def verify_many_async(items: Sequence[tuple[bytes, bytes, bytes]]) -> Callable[[
             a, m, s = items[i]
             results[i] = verify(a, m, s)
 
-    future = _get_pool().submit(work)
+    pool = _get_pool()
+    futures = [pool.submit(work) for _ in range(helpers)]
 
     def wait() -> list[bool]:
         work()
-        future.result()
+        for f in futures:
+            f.result()
         return results
 
     return wait
 
 
-def verify_many(items: Sequence[tuple[bytes, bytes, bytes]], *, parallel: bool = True) -> list[bool]:
-    """Verify (address, message, signature) triples; the result list is in input order.
+def verify_many_async(items: Sequence[tuple[bytes, bytes, bytes]]) -> Callable[[], list[bool]]:
+    """Start verifying a batch on ONE pool thread and return a function that waits for the answer
+    (the caller then helps with what is left, see `_shared`).
 
-    Large batches are split into one contiguous chunk per core and verified on a shared thread pool
-    (libsodium runs without the GIL). The answer never depends on the split.
+    For a caller with other work to do meanwhile. Measured on 2 cores, two verifier threads plus
+    the busy caller made the caller's work 2.5x slower (each verify still needs the GIL briefly,
+    and three threads fight for it). Small batches, or a single core, are verified at once on the
+    calling thread.
     """
-    n = len(items)
+    if workers() < 2 or len(items) < PARALLEL_THRESHOLD:
+        result = _verify_chunk(items)
+        return lambda: result
+    return _shared(items, 1)
+
+
+def verify_many(items: Sequence[tuple[bytes, bytes, bytes]], *, parallel: bool = True) -> list[bool]:
+    """Verify (address, message, signature) triples on every core; the result list is in input order.
+
+    The caller verifies too, alongside one pool thread per other core (libsodium runs without the
+    GIL), sharing the items as in `_shared`.
+    """
     w = workers() if parallel else 1
-    if w == 1 or n < PARALLEL_THRESHOLD:
+    if w == 1 or len(items) < PARALLEL_THRESHOLD:
         return _verify_chunk(items)
-    step = (n + w - 1) // w
-    chunks = [items[i:i + step] for i in range(0, n, step)]
-    out: list[bool] = []
-    for part in _get_pool().map(_verify_chunk, chunks):
-        out.extend(part)
-    return out
+    return _shared(items, w - 1)()

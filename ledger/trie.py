@@ -34,6 +34,7 @@ growth, no pruning pass); proofs are served for the head root only. The flat sta
 from __future__ import annotations
 
 import hashlib
+from bisect import bisect_left
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Annotated
@@ -179,7 +180,7 @@ class Trie:
         if depth >= 256:  # pragma: no cover - would need a SHA-256 collision
             raise TrieError("trie deeper than 256 levels")
         left, right = node[1:33], node[33:65]
-        split = _split(ups, depth)
+        split = _split(ups, depth, path)
         lp, rp = path << 1, (path << 1) | 1
         nl = self._update(left, depth + 1, lp, ups[:split], writes, stale) if split else (left, None)
         nr = self._update(right, depth + 1, rp, ups[split:], writes, stale) if split < len(ups) else (right, None)
@@ -217,23 +218,21 @@ class Trie:
             node = b"\x00" + kh + vh
             writes[position(depth, path)] = node
             return _sha(node).digest(), True
-        split = _split(leaves, depth)
+        split = _split(leaves, depth, path)
         return self._join(depth, path, position(depth, path),
                           self._build(depth + 1, path << 1, leaves[:split], writes, stale),
                           self._build(depth + 1, (path << 1) | 1, leaves[split:], writes, stale), writes, stale)
 
 
-def _split(items: list, depth: int) -> int:
-    """Index of the first item whose key hash has bit `depth` set (items sorted, sharing a prefix)."""
-    byte, mask = depth >> 3, 0x80 >> (depth & 7)
-    lo, hi = 0, len(items)
-    while lo < hi:
-        mid = (lo + hi) // 2
-        if items[mid][0][byte] & mask:
-            hi = mid
-        else:
-            lo = mid + 1
-    return lo
+def _split(items: list, depth: int, path: int) -> int:
+    """Index of the first item whose key hash has bit `depth` set (items sorted by key hash, all
+    starting with the `depth` bits of `path`).
+
+    That item is the first one >= the smallest hash with prefix path + 1, so a C-level
+    `bisect` on the (key hash, value hash) tuples finds it (`(boundary,)` sorts before any
+    `(boundary, v)`, and value hashes, possibly None, are never compared)."""
+    boundary = (((path << 1) | 1) << (255 - depth)).to_bytes(32, "big")
+    return bisect_left(items, (boundary,))
 
 
 def build_root(items: Iterable[tuple[bytes, bytes]]) -> bytes:
