@@ -170,9 +170,13 @@ class Trie:
         if h == EMPTY:
             return self._build(depth, path, [(k, v) for k, v in ups if v is not None], writes, stale)
         pos = position(depth, path)
-        node = self._read(pos)
+        node = self._get_node(pos)
+        if node is None:
+            node = self._read(pos)  # raises TrieError naming the missing position
         if node[0] == _LEAF:
             stale.add(pos)
+            if len(ups) == 1 and ups[0][0] == node[1:33]:
+                return self._replace_leaf(pos, ups[0], writes)
             merged = dict(ups)
             merged.setdefault(node[1:33], node[33:65])
             return self._build(depth, path, sorted((k, v) for k, v in merged.items() if v is not None),
@@ -184,10 +188,27 @@ class Trie:
         lp, rp = path << 1, (path << 1) | 1
         nl = self._update(left, depth + 1, lp, ups[:split], writes, stale) if split else (left, None)
         nr = self._update(right, depth + 1, rp, ups[split:], writes, stale) if split < len(ups) else (right, None)
-        if nl[0] == left and nr[0] == right:
+        lh, rh = nl[0], nr[0]
+        if lh == left and rh == right:
             return h, False
         stale.add(pos)
+        if lh != EMPTY and rh != EMPTY:  # the common case of `_join`, inlined (a call per changed node)
+            node = b"\x01" + lh + rh
+            writes[pos] = node
+            return _sha(node).digest(), False
         return self._join(depth, path, pos, nl, nr, writes, stale)
+
+    @staticmethod
+    def _replace_leaf(pos: bytes, up: tuple, writes: dict) -> tuple[bytes, bool]:
+        """The update of a subtree that is one leaf by a change of that same key (the usual case:
+        an existing account's new balance): the new leaf in place, or an empty subtree. Same
+        result as merging and rebuilding (`_build`), without the dict, sort and recursion."""
+        kh, vh = up
+        if vh is None:
+            return EMPTY, False
+        node = b"\x00" + kh + vh
+        writes[pos] = node
+        return _sha(node).digest(), True
 
     def _join(self, depth: int, path: int, pos: bytes, left: tuple, right: tuple, writes: dict,
               stale: set) -> tuple[bytes, bool]:
