@@ -134,6 +134,12 @@ class Transaction:
         object.__setattr__(tx, "_encoded", bytes(data))
         return tx
 
+    def adopt_encoding(self, data: bytes) -> None:
+        """Record `data` as this transaction's canonical encoding, for a caller that has just
+        proven it is (`ledger.block.Block.decode` slicing a block it decoded strictly)."""
+        if self._encoded is None:
+            object.__setattr__(self, "_encoded", data)
+
     def signing_bytes(self) -> bytes:
         """SIGN_TAG + the canonical encoding of the map without `signature`.
 
