@@ -533,8 +533,9 @@ def _write_block(wb, block: Block, data: bytes, changes, update, undo, td: int) 
     wb.put(schema.td_key(h), msgpack.packb(td))
     wb.put(schema.header_key(h), block.header.encode())
     wb.put(schema.height_key(block.height), h)
+    pack = msgpack.Packer(use_bin_type=True).pack  # one packer per block, not one per transaction
     for i, tx in enumerate(block.txs):
-        wb.put(schema.tx_key(tx.hash), msgpack.packb([h, i], use_bin_type=True))
+        wb.put(schema.TX + tx.hash, pack([h, i]))
     _write_state(wb, changes, update)
     if block.height > 0:
         wb.put(schema.undo_key(h), msgpack.packb(undo, use_bin_type=True))
