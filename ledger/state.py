@@ -264,8 +264,8 @@ class State:
         self._chain: ChainRecord | None = None
         self._params: Params | None = None
         # A base may hand out already-decoded values (the store keeps the head's hot records
-        # decoded between blocks, see `ledger.store.DBView.load`); any other base is decoded here.
-        self._load = getattr(base, "load", None) or self._decode_from_base
+        # decoded between blocks, see `ledger.store.DBView.load_decoded`); others are decoded here.
+        self._load = getattr(base, "load_decoded", None) or self._decode_from_base
 
     # -- raw access ---------------------------------------------------------------------------
     def get(self, key: bytes) -> Any:

@@ -73,9 +73,9 @@ class DBView:
     """The state stored in the database (or a snapshot of it) as a `ledger.state.StateView`.
 
     With `values` (the store's cache of head-state values, key -> (raw bytes or None, decoded
-    value)), `load` answers from memory and remembers what it read: the accounts a block touches
-    (senders, the proposer, busy recipients) are usually touched again by the next blocks, and a
-    LevelDB read plus a record decode cost more than executing a transfer. Only a view of the
+    value)), `load_decoded` answers from memory and remembers what it read: the accounts a block
+    touches (senders, the proposer, busy recipients) are usually touched again by the next
+    blocks, and a LevelDB read plus a record decode cost more than executing a transfer. Only a view of the
     *head* may be given the cache (the store keeps it equal to the head state, see
     `Store._remember_values`); snapshots get none."""
 
@@ -86,7 +86,7 @@ class DBView:
     def get(self, key: bytes) -> bytes | None:
         return self._db.get(schema.STATE + key)
 
-    def load(self, key: bytes) -> tuple[bytes | None, object]:
+    def load_decoded(self, key: bytes) -> tuple[bytes | None, object]:
         """(raw bytes or None, decoded value or None) at `key`; decoded records are immutable, so
         one instance can be shared by every `State` over the head."""
         values = self._values
