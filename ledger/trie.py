@@ -165,8 +165,10 @@ class Trie:
         root = self._update(self.root, 0, 0, ups, writes, stale)[0] if ups else self.root
         return TrieUpdate(root, writes, stale - writes.keys())
 
-    def _update(self, h: bytes, depth: int, path: int, ups: list, writes: dict, stale: set) -> tuple[bytes, bool]:
-        """New (hash, is_leaf) of the subtree at (depth, path), currently `h`, after `ups`."""
+    def _update(self, h: bytes, depth: int, path: int, ups: list, writes: dict, stale: set,
+                walk: bool = True) -> tuple[bytes, bool]:
+        """New (hash, is_leaf) of the subtree at (depth, path), currently `h`, after `ups`.
+        (`walk` False: `_set_existing` already failed for this one key higher up.)"""
         if h == EMPTY:
             return self._build(depth, path, [(k, v) for k, v in ups if v is not None], writes, stale)
         pos = position(depth, path)
@@ -183,11 +185,18 @@ class Trie:
                                writes, stale)
         if depth >= 256:  # pragma: no cover - would need a SHA-256 collision
             raise TrieError("trie deeper than 256 levels")
+        single = len(ups) == 1 and ups[0][1] is not None
+        if single and walk:
+            done = self._set_existing(h, pos, node, depth, path, ups[0], writes)
+            if done is not None:
+                return done
+        walk = not single  # a failed walk would fail again below, on the same key's path
         left, right = node[1:33], node[33:65]
         split = _split(ups, depth, path)
         lp, rp = path << 1, (path << 1) | 1
-        nl = self._update(left, depth + 1, lp, ups[:split], writes, stale) if split else (left, None)
-        nr = self._update(right, depth + 1, rp, ups[split:], writes, stale) if split < len(ups) else (right, None)
+        nl = self._update(left, depth + 1, lp, ups[:split], writes, stale, walk) if split else (left, None)
+        nr = (self._update(right, depth + 1, rp, ups[split:], writes, stale, walk) if split < len(ups)
+              else (right, None))
         lh, rh = nl[0], nr[0]
         if lh == left and rh == right:
             return h, False
@@ -197,6 +206,43 @@ class Trie:
             writes[pos] = node
             return _sha(node).digest(), False
         return self._join(depth, path, pos, nl, nr, writes, stale)
+
+    def _set_existing(self, h: bytes, pos: bytes, node: bytes, depth: int, path: int, up: tuple,
+                      writes: dict) -> tuple[bytes, bool] | None:
+        """One key's new value below the inner node `node` (hash `h`) at `pos`, when that key is
+        already in the tree: a loop down to its leaf and back up, or None (nothing written) when
+        the key is not there, for the general recursion to handle.
+
+        Why: below the top levels most keys of a batch descend alone, and there a changed value
+        changes no shape (the key set is the same), only the hashes on the path. Same nodes and
+        root as the recursion, which also rewrites the leaf but no ancestor when the value is
+        unchanged; the walk costs a fraction of a recursive call per level."""
+        kh, vh = up
+        get = self._get_node
+        trail = []
+        top_h = h
+        while node[0] != _LEAF:
+            b = (kh[depth >> 3] >> (7 - (depth & 7))) & 1
+            if (node[33:65] if b else node[1:33]) == EMPTY:
+                return None  # a new key: it takes this empty subtree (general path)
+            trail.append((pos, node, b))
+            depth, path = depth + 1, (path << 1) | b
+            pos = position(depth, path)
+            node = get(pos)
+            if node is None:
+                node = self._read(pos)  # raises TrieError naming the missing position
+        if node[1:33] != kh:
+            return None  # another key's leaf: the two must split (general path)
+        leaf = b"\x00" + kh + vh
+        writes[pos] = leaf
+        if node[33:65] == vh:
+            return top_h, False
+        h = _sha(leaf).digest()
+        for p, n, b in reversed(trail):
+            n = b"\x01" + (n[1:33] + h if b else h + n[33:65])
+            writes[p] = n
+            h = _sha(n).digest()
+        return h, False
 
     @staticmethod
     def _replace_leaf(pos: bytes, up: tuple, writes: dict) -> tuple[bytes, bool]:

@@ -113,3 +113,40 @@ def test_work_shared_verification_matches_one_by_one(bad):
     assert [sigs.verify(*it) for it in items] == expected
     assert sigs.verify_many(items) == expected
     assert sigs.verify_many_async(items)() == expected
+
+
+def test_trie_walk_for_changed_values_writes_what_the_recursion_writes(monkeypatch):
+    """`Trie._set_existing` (one key's changed value, walked) against the plain recursion: same
+    root, same node writes, same deletes, for batches mixing changed, unchanged, new and deleted
+    keys, single-key batches included."""
+    import random
+
+    from ledger.trie import Trie
+
+    rnd = random.Random(7)
+    keys = [rnd.randbytes(6) for _ in range(600)]
+    nodes: dict[bytes, bytes] = {}
+    trie = Trie(nodes.get)
+    first = trie.update({k: b"v0" for k in keys})
+    nodes.update(first.puts)
+    trie.root = first.root
+    batches = [{keys[3]: b"new"}, {keys[4]: b"v0"}, {b"fresh": b"x"}, {keys[5]: None}]
+    for _ in range(30):
+        batch = {}
+        for k in rnd.sample(keys, rnd.randrange(1, 40)):
+            batch[k] = rnd.choice([b"v0", b"changed %d" % rnd.randrange(9), None])
+        for _ in range(rnd.randrange(3)):
+            batch[rnd.randbytes(6)] = b"new key"
+        batches.append(batch)
+    for batch in batches:
+        fast = trie.update(batch)
+        with monkeypatch.context() as m:
+            m.setattr(Trie, "_set_existing", lambda *a: None)
+            plain = trie.update(batch)
+        assert (fast.root, fast.puts, fast.deletes) == (plain.root, plain.puts, plain.deletes)
+        for pos in fast.deletes:
+            nodes.pop(pos, None)
+        nodes.update(fast.puts)
+        trie.root = fast.root
+        keys.extend(k for k, v in batch.items() if v is not None and k not in keys)
+        keys[:] = [k for k in keys if batch.get(k, b"") is not None]
