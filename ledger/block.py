@@ -18,6 +18,8 @@ from __future__ import annotations
 import dataclasses
 from typing import Annotated
 
+import msgpack
+
 from ledger import sigs
 from ledger.codec import MAX_ENCODED_SIZE, Bytes, ListOf, Record, Str, UInt, record
 from ledger.errors import InvalidBlock
@@ -85,7 +87,32 @@ class Block(Record):
 
     @classmethod
     def decode(cls, data: bytes, *, max_size: int = MAX_ENCODED_SIZE) -> Block:
-        return super().decode(data, max_size=max_size)
+        block = super().decode(data, max_size=max_size)
+        _adopt_tx_encodings(block.txs, data if type(data) is bytes else bytes(data))
+        return block
+
+
+def _adopt_tx_encodings(txs: tuple[Transaction, ...], data: bytes) -> None:
+    """Give each decoded transaction its own bytes, sliced from the block's, as its encoding.
+
+    Why: a transaction's hash (tx root, tx index) and signing bytes are taken from its canonical
+    encoding; re-packing a thousand transactions per block cost more than finding them. The
+    slices are exact: `decode` has just checked that re-encoding the whole block gives back
+    `data`, and a msgpack map or array is its header followed by its items' encodings, so each
+    item's bytes are what encoding that item alone gives. `Unpacker.skip` walks them in C."""
+    up = msgpack.Unpacker(raw=False, max_buffer_size=len(data))
+    up.feed(data)
+    up.read_map_header()   # the block map: "header", then "txs" (canonical order)
+    up.skip()
+    up.skip()
+    up.skip()
+    up.read_array_header()
+    start = up.tell()
+    for tx in txs:
+        up.skip()
+        end = up.tell()
+        tx.adopt_encoding(data[start:end])
+        start = end
 
 
 def tx_root(txs) -> bytes:

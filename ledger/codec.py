@@ -165,7 +165,10 @@ class ListOf(Spec):
         if len(value) > self.max_len:
             raise _fail(where, f"list of {len(value)} items is over the limit of {self.max_len}")
         item = self.item
-        return [item.to_plain(v, f"{where}[{i}]") for i, v in enumerate(value)]
+        try:
+            return [item.to_plain(v, "") for v in value]
+        except DecodeError:  # rare path: again, naming the item's index in the error
+            return [item.to_plain(v, f"{where}[{i}]") for i, v in enumerate(value)]
 
     def from_plain(self, value, where):
         if type(value) is not list:
@@ -173,7 +176,10 @@ class ListOf(Spec):
         if len(value) > self.max_len:
             raise _fail(where, f"list of {len(value)} items is over the limit of {self.max_len}")
         item = self.item
-        return tuple(item.from_plain(v, f"{where}[{i}]") for i, v in enumerate(value))
+        try:
+            return tuple([item.from_plain(v, "") for v in value])
+        except DecodeError:  # rare path: again, naming the item's index in the error
+            return tuple(item.from_plain(v, f"{where}[{i}]") for i, v in enumerate(value))
 
 
 class RecordSpec(Spec):
@@ -205,11 +211,15 @@ class Record:
     __record_fields__: ClassVar[tuple[tuple[str, Spec], ...]]
     __record_keys__: ClassVar[frozenset[str]]
     __record_key_order__: ClassVar[tuple[str, ...]]
+    __record_plain_init__: ClassVar[bool]
 
     def to_plain(self, where: str = "") -> dict:
-        where = where or type(self).__name__
-        return {name: spec.to_plain(getattr(self, name), f"{where}.{name}")
-                for name, spec in self.__record_fields__}
+        try:  # hot path: no error-location strings (see from_plain)
+            return {name: spec.to_plain(getattr(self, name), "") for name, spec in self.__record_fields__}
+        except DecodeError:
+            where = where or type(self).__name__
+            return {name: spec.to_plain(getattr(self, name), f"{where}.{name}")
+                    for name, spec in self.__record_fields__}
 
     @classmethod
     def from_plain(cls, value: Any, where: str = ""):
@@ -219,9 +229,25 @@ class Record:
         keys = tuple(value)
         if keys != cls.__record_key_order__:
             cls._key_error(keys, where)
-        kwargs = {name: spec.from_plain(value[name], f"{where}.{name}")
-                  for name, spec in cls.__record_fields__}
-        return cls(**kwargs)
+        try:
+            fields = {name: spec.from_plain(value[name], "") for name, spec in cls.__record_fields__}
+        except DecodeError:
+            # Rare path: decode again naming each field, so the error says exactly where it is.
+            fields = {name: spec.from_plain(value[name], f"{where}.{name}")
+                      for name, spec in cls.__record_fields__}
+        return cls._from_fields(fields)
+
+    @classmethod
+    def _from_fields(cls, fields: dict):
+        """Build an instance from already-validated field values without the frozen dataclass
+        `__init__` (which sets each field through `object.__setattr__`): records are decoded by
+        the thousand per block, and every field was just checked by its spec. A record class with
+        a `__post_init__` goes through `__init__` so its own checks still run."""
+        if cls.__record_plain_init__:
+            obj = object.__new__(cls)
+            obj.__dict__.update(fields)
+            return obj
+        return cls(**fields)
 
     @classmethod
     def _key_error(cls, keys: tuple, where: str) -> None:
@@ -274,7 +300,9 @@ def record(cls: type) -> type:
     cls.__record_fields__ = tuple(fields)
     cls.__record_keys__ = frozenset(n for n, _ in fields)
     cls.__record_key_order__ = tuple(n for n, _ in fields)
-    return dataclasses.dataclass(frozen=True)(cls)
+    cls = dataclasses.dataclass(frozen=True)(cls)
+    cls.__record_plain_init__ = not hasattr(cls, "__post_init__") and "__slots__" not in cls.__dict__
+    return cls
 
 
 def _reject_ext(code: int, data: bytes):

@@ -65,6 +65,9 @@ def tx_kind(name: str) -> Callable[[type], type]:
 
 
 def body_class(kind: str) -> type[TxBody]:
+    cls = KINDS.get(kind)
+    if cls is not None:  # hot path (every decoded transaction): skip the import statement
+        return cls
     from ledger import txkinds  # noqa: F401  (make sure every kind module is loaded)
 
     try:

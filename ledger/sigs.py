@@ -57,47 +57,56 @@ def _get_pool() -> ThreadPoolExecutor:
         return _pool
 
 
-def verify_many_async(items: Sequence[tuple[bytes, bytes, bytes]]) -> Callable[[], list[bool]]:
-    """Start verifying a batch on the thread pool and return a function that waits for the answer.
+def _shared(items: Sequence[tuple[bytes, bytes, bytes]], helpers: int) -> Callable[[], list[bool]]:
+    """Verify `items` on `helpers` pool threads, plus the caller once it calls the returned `wait`.
 
-    The caller keeps working while libsodium runs on the other cores without the GIL: the store
-    executes a block's transactions in the meantime and only commits after the answer is all
-    True. One chunk per *other* core: measured on 2 cores, two verifier threads plus the busy
-    caller made the caller's execution 2.5x slower (each verify still needs the GIL briefly, and
-    three threads fight for it), while one verifier thread costs the caller almost nothing.
-    Small batches, or a single core, are verified at once on the calling thread.
-    """
+    Work sharing: the items are handed out one index at a time from a shared iterator (its `next`
+    is atomic under the GIL), so no thread idles while another still has a fixed chunk left, and
+    `wait()` makes the caller verify what is left instead of sleeping. The answer (in input order)
+    never depends on who verified what."""
     n = len(items)
-    w = workers() - 1           # the calling thread keeps one core busy with its own work
-    if w < 1 or n < PARALLEL_THRESHOLD:
-        result = _verify_chunk(items)
-        return lambda: result
-    step = (n + w - 1) // w
+    results = [False] * n
+    indices = iter(range(n))
+
+    def work() -> None:
+        for i in indices:
+            a, m, s = items[i]
+            results[i] = verify(a, m, s)
+
     pool = _get_pool()
-    futures = [pool.submit(_verify_chunk, items[i:i + step]) for i in range(0, n, step)]
+    futures = [pool.submit(work) for _ in range(helpers)]
 
     def wait() -> list[bool]:
-        out: list[bool] = []
+        work()
         for f in futures:
-            out.extend(f.result())
-        return out
+            f.result()
+        return results
 
     return wait
 
 
-def verify_many(items: Sequence[tuple[bytes, bytes, bytes]], *, parallel: bool = True) -> list[bool]:
-    """Verify (address, message, signature) triples; the result list is in input order.
+def verify_many_async(items: Sequence[tuple[bytes, bytes, bytes]]) -> Callable[[], list[bool]]:
+    """Start verifying a batch on ONE pool thread and return a function that waits for the answer
+    (the caller then helps with what is left, see `_shared`).
 
-    Large batches are split into one contiguous chunk per core and verified on a shared thread pool
-    (libsodium runs without the GIL). The answer never depends on the split.
+    For a caller with other work to do meanwhile. Measured on 2 cores, two verifier threads plus
+    the busy caller made the caller's work 2.5x slower (each verify still needs the GIL briefly,
+    and three threads fight for it). Small batches, or a single core, are verified at once on the
+    calling thread.
     """
-    n = len(items)
+    if workers() < 2 or len(items) < PARALLEL_THRESHOLD:
+        result = _verify_chunk(items)
+        return lambda: result
+    return _shared(items, 1)
+
+
+def verify_many(items: Sequence[tuple[bytes, bytes, bytes]], *, parallel: bool = True) -> list[bool]:
+    """Verify (address, message, signature) triples on every core; the result list is in input order.
+
+    The caller verifies too, alongside one pool thread per other core (libsodium runs without the
+    GIL), sharing the items as in `_shared`.
+    """
     w = workers() if parallel else 1
-    if w == 1 or n < PARALLEL_THRESHOLD:
+    if w == 1 or len(items) < PARALLEL_THRESHOLD:
         return _verify_chunk(items)
-    step = (n + w - 1) // w
-    chunks = [items[i:i + step] for i in range(0, n, step)]
-    out: list[bool] = []
-    for part in _get_pool().map(_verify_chunk, chunks):
-        out.extend(part)
-    return out
+    return _shared(items, w - 1)()

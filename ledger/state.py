@@ -263,17 +263,25 @@ class State:
         self._journal: list[tuple[bytes, Any]] = []
         self._chain: ChainRecord | None = None
         self._params: Params | None = None
+        # A base may hand out already-decoded values (the store keeps the head's hot records
+        # decoded between blocks, see `ledger.store.DBView.load_decoded`); others are decoded here.
+        self._load = getattr(base, "load_decoded", None) or self._decode_from_base
 
     # -- raw access ---------------------------------------------------------------------------
     def get(self, key: bytes) -> Any:
         """The decoded value at `key`, or None."""
         v = self._cache.get(key, _UNCACHED)
         if v is _UNCACHED:
-            raw = self.base.get(key)
+            raw, v = self._load(key)
             self._raw[key] = raw
-            v = _ABSENT if raw is None else decode_value(key, raw)
+            if raw is None:
+                v = _ABSENT
             self._cache[key] = v
         return None if v is _ABSENT else v
+
+    def _decode_from_base(self, key: bytes) -> tuple[bytes | None, Any]:
+        raw = self.base.get(key)
+        return raw, (None if raw is None else decode_value(key, raw))
 
     def original(self, key: bytes) -> bytes | None:
         """The base's bytes at `key` (what it was before this State changed anything)."""

@@ -34,6 +34,7 @@ growth, no pruning pass); proofs are served for the head root only. The flat sta
 from __future__ import annotations
 
 import hashlib
+from bisect import bisect_left
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Annotated
@@ -164,29 +165,96 @@ class Trie:
         root = self._update(self.root, 0, 0, ups, writes, stale)[0] if ups else self.root
         return TrieUpdate(root, writes, stale - writes.keys())
 
-    def _update(self, h: bytes, depth: int, path: int, ups: list, writes: dict, stale: set) -> tuple[bytes, bool]:
-        """New (hash, is_leaf) of the subtree at (depth, path), currently `h`, after `ups`."""
+    def _update(self, h: bytes, depth: int, path: int, ups: list, writes: dict, stale: set,
+                walk: bool = True) -> tuple[bytes, bool]:
+        """New (hash, is_leaf) of the subtree at (depth, path), currently `h`, after `ups`.
+        (`walk` False: `_set_existing` already failed for this one key higher up.)"""
         if h == EMPTY:
             return self._build(depth, path, [(k, v) for k, v in ups if v is not None], writes, stale)
         pos = position(depth, path)
-        node = self._read(pos)
+        node = self._get_node(pos)
+        if node is None:
+            node = self._read(pos)  # raises TrieError naming the missing position
         if node[0] == _LEAF:
             stale.add(pos)
+            if len(ups) == 1 and ups[0][0] == node[1:33]:
+                return self._replace_leaf(pos, ups[0], writes)
             merged = dict(ups)
             merged.setdefault(node[1:33], node[33:65])
             return self._build(depth, path, sorted((k, v) for k, v in merged.items() if v is not None),
                                writes, stale)
         if depth >= 256:  # pragma: no cover - would need a SHA-256 collision
             raise TrieError("trie deeper than 256 levels")
+        single = len(ups) == 1 and ups[0][1] is not None
+        if single and walk:
+            done = self._set_existing(h, pos, node, depth, path, ups[0], writes)
+            if done is not None:
+                return done
+        walk = not single  # a failed walk would fail again below, on the same key's path
         left, right = node[1:33], node[33:65]
-        split = _split(ups, depth)
+        split = _split(ups, depth, path)
         lp, rp = path << 1, (path << 1) | 1
-        nl = self._update(left, depth + 1, lp, ups[:split], writes, stale) if split else (left, None)
-        nr = self._update(right, depth + 1, rp, ups[split:], writes, stale) if split < len(ups) else (right, None)
-        if nl[0] == left and nr[0] == right:
+        nl = self._update(left, depth + 1, lp, ups[:split], writes, stale, walk) if split else (left, None)
+        nr = (self._update(right, depth + 1, rp, ups[split:], writes, stale, walk) if split < len(ups)
+              else (right, None))
+        lh, rh = nl[0], nr[0]
+        if lh == left and rh == right:
             return h, False
         stale.add(pos)
+        if lh != EMPTY and rh != EMPTY:  # the common case of `_join`, inlined (a call per changed node)
+            node = b"\x01" + lh + rh
+            writes[pos] = node
+            return _sha(node).digest(), False
         return self._join(depth, path, pos, nl, nr, writes, stale)
+
+    def _set_existing(self, h: bytes, pos: bytes, node: bytes, depth: int, path: int, up: tuple,
+                      writes: dict) -> tuple[bytes, bool] | None:
+        """One key's new value below the inner node `node` (hash `h`) at `pos`, when that key is
+        already in the tree: a loop down to its leaf and back up, or None (nothing written) when
+        the key is not there, for the general recursion to handle.
+
+        Why: below the top levels most keys of a batch descend alone, and there a changed value
+        changes no shape (the key set is the same), only the hashes on the path. Same nodes and
+        root as the recursion, which also rewrites the leaf but no ancestor when the value is
+        unchanged; the walk costs a fraction of a recursive call per level."""
+        kh, vh = up
+        get = self._get_node
+        trail = []
+        top_h = h
+        while node[0] != _LEAF:
+            b = (kh[depth >> 3] >> (7 - (depth & 7))) & 1
+            if (node[33:65] if b else node[1:33]) == EMPTY:
+                return None  # a new key: it takes this empty subtree (general path)
+            trail.append((pos, node, b))
+            depth, path = depth + 1, (path << 1) | b
+            pos = position(depth, path)
+            node = get(pos)
+            if node is None:
+                node = self._read(pos)  # raises TrieError naming the missing position
+        if node[1:33] != kh:
+            return None  # another key's leaf: the two must split (general path)
+        leaf = b"\x00" + kh + vh
+        writes[pos] = leaf
+        if node[33:65] == vh:
+            return top_h, False
+        h = _sha(leaf).digest()
+        for p, n, b in reversed(trail):
+            n = b"\x01" + (n[1:33] + h if b else h + n[33:65])
+            writes[p] = n
+            h = _sha(n).digest()
+        return h, False
+
+    @staticmethod
+    def _replace_leaf(pos: bytes, up: tuple, writes: dict) -> tuple[bytes, bool]:
+        """The update of a subtree that is one leaf by a change of that same key (the usual case:
+        an existing account's new balance): the new leaf in place, or an empty subtree. Same
+        result as merging and rebuilding (`_build`), without the dict, sort and recursion."""
+        kh, vh = up
+        if vh is None:
+            return EMPTY, False
+        node = b"\x00" + kh + vh
+        writes[pos] = node
+        return _sha(node).digest(), True
 
     def _join(self, depth: int, path: int, pos: bytes, left: tuple, right: tuple, writes: dict,
               stale: set) -> tuple[bytes, bool]:
@@ -217,23 +285,21 @@ class Trie:
             node = b"\x00" + kh + vh
             writes[position(depth, path)] = node
             return _sha(node).digest(), True
-        split = _split(leaves, depth)
+        split = _split(leaves, depth, path)
         return self._join(depth, path, position(depth, path),
                           self._build(depth + 1, path << 1, leaves[:split], writes, stale),
                           self._build(depth + 1, (path << 1) | 1, leaves[split:], writes, stale), writes, stale)
 
 
-def _split(items: list, depth: int) -> int:
-    """Index of the first item whose key hash has bit `depth` set (items sorted, sharing a prefix)."""
-    byte, mask = depth >> 3, 0x80 >> (depth & 7)
-    lo, hi = 0, len(items)
-    while lo < hi:
-        mid = (lo + hi) // 2
-        if items[mid][0][byte] & mask:
-            hi = mid
-        else:
-            lo = mid + 1
-    return lo
+def _split(items: list, depth: int, path: int) -> int:
+    """Index of the first item whose key hash has bit `depth` set (items sorted by key hash, all
+    starting with the `depth` bits of `path`).
+
+    That item is the first one >= the smallest hash with prefix path + 1, so a C-level
+    `bisect` on the (key hash, value hash) tuples finds it (`(boundary,)` sorts before any
+    `(boundary, v)`, and value hashes, possibly None, are never compared)."""
+    boundary = (((path << 1) | 1) << (255 - depth)).to_bytes(32, "big")
+    return bisect_left(items, (boundary,))
 
 
 def build_root(items: Iterable[tuple[bytes, bytes]]) -> bytes:
