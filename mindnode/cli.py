@@ -30,6 +30,7 @@ COMMANDS: dict[str, str] = {
     "genesis": "mindnode.cli_genesis:genesis",
     "init": "mindnode.cli_init:init",
     **{c: f"mindnode.commands.node_cmds:{c}" for c in ("start", "status", "block", "account", "tx", "devnet")},
+    "rewards": "mindnode.commands.rewards_cmds:rewards",
 }
 
 #: Base classes of the rooms' domain errors, by dotted name. A module that was never imported
