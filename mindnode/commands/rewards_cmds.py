@@ -84,7 +84,8 @@ def _print_rewards(r: dict[str, Any], days: int) -> None:
     profile = r.get("profile")
     prof = "none (not a provider: no mining reward)" if profile is None else (
         f"{profile['hardware_class']}, {profile['bandwidth_kbps']} kbit/s (self-declared)")
-    _table(f"rewards of {r['address']}", [
+    _table("rewards", [
+        ("address", r["address"]),
         ("chain day", f"{r['day']} (hour {r['hour']} of 24; a day is {r['day_s']} s) at height {r['height']}"),
         ("provider", prof),
         ("hours online today", f"{r['hours_today']} (a day qualifies with more than {r['qualifying_hours']})"),

@@ -81,6 +81,15 @@ def test_devnet_days_pay_mining_and_staking_and_withdrawal_moves_them(tmp_path):
         assert views[2]["mining"] == "0" and all(d["mining"] == "0" for d in views[2]["days"])
         assert int(views[2]["staking"]) > 0
 
+        # heartbeats travel by gossip: proposers record other providers' hours, not only their own
+        recorded_by_other = set()
+        for h in range(1, c0.status()["height"] + 1):
+            b = c0.block(h)
+            for tx in b["txs"]:
+                if tx["kind"] == "uptime":
+                    recorded_by_other |= {e["provider"] for e in tx["body"]["entries"]} - {b["proposer"]}
+        assert recorded_by_other == set(me), recorded_by_other
+
         # withdraw node 0's rewards early in a day, so no settlement falls between reading and withdrawing
         wait_for("the start of a day", lambda: c0.rewards(me[0])["hour"] < 12, timeout=30)
         before = cli("rewards", "--rpc", net.nodes[0].rpc, "--datadir", dirs[0])
@@ -102,3 +111,5 @@ def test_devnet_days_pay_mining_and_staking_and_withdrawal_moves_them(tmp_path):
             assert out.returncode == 1 and out.stderr.startswith("error: ") and len(out.stderr.splitlines()) == 1
     finally:
         stop_and_check(net)
+    for n in net.nodes:   # honest nodes never penalise each other's heartbeats
+        assert "rejected heartbeat" not in n.log_path.read_text(errors="replace")
