@@ -536,9 +536,11 @@ class Chain:
         nonce = state.account(relay.address).nonce
         while entries:
             tx = sign_tx(relay, self.chain_id, nonce, 0, body_class("uptime")(entries=entries))
-            if len(tx.encode()) <= self.params.max_tx_bytes:
+            size = len(tx.encode())
+            if size <= self.params.max_tx_bytes:
                 return tx
-            entries = entries[: len(entries) // 2]
+            # entries are about the same size: shrink in proportion (the rest waits for the next block)
+            entries = entries[: min(len(entries) - 1, len(entries) * self.params.max_tx_bytes // size)]
         return None
 
     def rewards_json(self, address: bytes) -> dict[str, Any]:
