@@ -71,3 +71,14 @@ def test_port_in_use_is_one_line_error(tmp_path):
     api.close()
     assert out.returncode == 1
     assert out.stderr.count("\n") == 1 and "Address already in use" in out.stderr, out.stderr
+
+
+@pytest.mark.timeout(60)
+def test_unknown_hardware_class_is_one_line_error(tmp_path):
+    dd = tmp_path / "node"
+    subprocess.run([sys.executable, "-m", "mindnode", "init", "--genesis", "devnet", "--datadir", str(dd),
+                    "--devnet-key", "5"], check=True, capture_output=True, timeout=30)
+    out = subprocess.run([sys.executable, "-m", "mindnode", "start", "--datadir", str(dd), "--no-bootnodes",
+                          "--hardware-class", "quantum"], capture_output=True, text=True, timeout=30)
+    assert out.returncode == 1 and out.stderr.count("\n") == 1
+    assert "not a hardware class" in out.stderr and "gpu-high" in out.stderr, out.stderr
