@@ -36,8 +36,7 @@ def test_no_node_is_one_line_error(tmp_path):
     url = f"http://127.0.0.1:{_closed_port()}"
     for args in (["status", "--rpc", url], ["block", "1", "--rpc", url], ["tx", "transfer", "mnx", "1", "--rpc", url,
                                                                          "--datadir", str(tmp_path)],
-                 ["rewards", "mnx", "--rpc", url], ["rewards", "--rpc", url, "--datadir", str(tmp_path)],
-                 ["rewards", "withdraw", "--rpc", url, "--datadir", str(tmp_path)]):
+                 ["rewards", "mnx", "--rpc", url], ["rewards", "withdraw", "--rpc", url, "--datadir", str(tmp_path)]):
         out = subprocess.run([sys.executable, "-m", "mindnode", *args], capture_output=True, text=True, timeout=30)
         assert out.returncode != 0
         assert out.stderr.startswith("error: ") and out.stderr.count("\n") == 1, out.stderr
