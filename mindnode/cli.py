@@ -31,6 +31,9 @@ COMMANDS: dict[str, str] = {
     "init": "mindnode.cli_init:init",
     **{c: f"mindnode.commands.node_cmds:{c}" for c in ("start", "status", "block", "account", "tx", "devnet")},
     "rewards": "mindnode.commands.rewards_cmds:rewards",
+    "job": "mindnode.commands.job_cmds:job",
+    "provider": "mindnode.commands.job_cmds:provider",
+    "bench": "mindnode.commands.bench_cmd:bench",
 }
 
 #: Base classes of the rooms' domain errors, by dotted name. A module that was never imported

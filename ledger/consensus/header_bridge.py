@@ -7,16 +7,18 @@ packages the calls the store and the daemon make on import.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 
 from ledger.block import Header
 from ledger.errors import DecodeError, InvalidBlock, LedgerError
 from ledger.state import State
 
+from . import slots
 from .evidence import MAX_HEADER_BYTES, SealedHeader
 from .header_rules import verify_header
+from .slots import validator_set_from_rows  # noqa: F401  (re-exported: its home was here)
 from .snapshot import ConsensusConfig, HeaderView, Snapshot
-from .validators import Candidate, ValidatorSet, epoch_of, select_validators
+from .validators import epoch_of
 from .votes import decode_extra
 
 
@@ -40,28 +42,29 @@ def open_sealed_header(data: bytes) -> SealedHeader:
                         signing_message=h.seal_bytes(), signature=h.seal)
 
 
-def validator_set_from_rows(rows: Iterable[tuple[bytes, int]], max_validators: int,
-                            previous: ValidatorSet | None) -> ValidatorSet:
-    """The set from `State.validator_set(at_ms)` rows ((address, total stake), jailed ones already
-    skipped), through the one selection rule `select_validators` (same order, same empty fallback)."""
-    return select_validators([Candidate(a, stake) for a, stake in rows], max_validators, 0, previous)
-
-
 def genesis_snapshot(genesis: Header, state: State) -> Snapshot:
     """The snapshot of the genesis block, its set read from the genesis state."""
-    vs = validator_set_from_rows(state.validator_set(genesis.timestamp), state.params.max_validators, None)
+    vs = slots.set_from_state(state, genesis.timestamp, None)
     return Snapshot.genesis(header_view(genesis), vs)
 
 
 def snapshot_after(cfg: ConsensusConfig, parent: Snapshot, header: Header, state_after: State) -> Snapshot:
     """The snapshot after an imported block; reads the validator set from `state_after` (the state
-    after executing `header`) exactly when the next height starts an epoch."""
+    after executing `header`) exactly when the next height starts an epoch.
+
+    The set is the one block execution recorded for the next epoch (`slots.epoch_set`, the same set
+    the missed-slot counters use); a state without that record (written before the rule existed)
+    gets the same selection computed here."""
     hv = header_view(header)
     nxt = None
     L = cfg.params.epoch_length
-    if epoch_of(hv.height + 1, L) != epoch_of(hv.height, L):
-        nxt = validator_set_from_rows(state_after.validator_set(hv.timestamp_ms), cfg.params.max_validators,
-                                      parent.next)
+    nxt_epoch = epoch_of(hv.height + 1, L)
+    if nxt_epoch != epoch_of(hv.height, L):
+        rec = slots.epoch_set(state_after)
+        if rec is not None and rec.epoch == nxt_epoch:
+            nxt = rec.validators
+        else:
+            nxt = slots.set_from_state(state_after, hv.timestamp_ms, parent.next)
     return parent.apply(hv, cfg.params, next_validators=nxt)
 
 

@@ -12,9 +12,10 @@ These are the integer functions the state machine calls; it owns the accounts. C
   transaction. Within the current epoch the set is fixed, so a jailed validator keeps its slots
   until the epoch ends (its blocks are still valid; its stake is already slashed).
 * Liveness: each in-turn slot a validator misses (someone else sealed that height out of turn while
-  the validator was allowed to seal) adds one to its counter; each in-turn block it seals takes one
-  off (floor 0). So a validator that seals at least as many of its slots as it misses never
-  accumulates, and one that is down climbs by one per slot. At `missed_blocks_withhold` its block
+  the validator was allowed to seal) adds one to its counter; each block it seals takes one off
+  (floor 0; `after_sealed_in_turn`, applied by `slots.begin_block` to any block the validator seals,
+  in turn or not: see `slots` for why). So a validator that seals at least as many blocks as it
+  misses slots never accumulates, and one that is down climbs by one per slot. At `missed_blocks_withhold` its block
   rewards are withheld (returned to the pool they came from) while it stays there; at
   `missed_blocks_jail` it is jailed (no slash) and the counter resets to 0.
 """

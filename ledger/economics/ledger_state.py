@@ -34,6 +34,7 @@ import dataclasses
 from typing import Annotated, Any
 
 from ledger.codec import BigUInt, Bool, ListOf, Record, Str, UInt, record
+from ledger.consensus.slots import withheld
 from ledger.economics import accrual
 from ledger.economics.days import ChainClock
 from ledger.economics.errors import EconomicsError
@@ -355,7 +356,8 @@ def settle_day_in_state(state, day: int, block_time_ms: int) -> DaySettlement:
         state.delete(key)
     validators = []
     for addr, _total in state.validator_set(block_time_ms):
-        validators.append(ValidatorDay(addr, validator_weight(params, state.candidate(addr))))
+        validators.append(ValidatorDay(addr, validator_weight(params, state.candidate(addr)),
+                                       withheld=withheld(state, addr)))
     hist = _load(state, PRICES_KEY, PriceHistory)
     s = settle_day_with_caps(params, day, rows_daily_cap(_pool_rows(state, MINING), start, month_s, clock, day),
                              rows_daily_cap(_pool_rows(state, STAKING), start, month_s, clock, day),

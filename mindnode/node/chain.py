@@ -54,7 +54,9 @@ from ledger.consensus.header_bridge import (
     snapshot_after,
     store_consensus_check,
 )
+from ledger.consensus.penalties import rewards_withheld
 from ledger.consensus.seal_guard import SealGuard
+from ledger.consensus.slots import liveness_view
 from ledger.consensus.validators import epoch_of
 from ledger.economics import ledger_state
 from ledger.economics.days import ChainClock
@@ -500,6 +502,7 @@ class Chain:
     def validators_json(self) -> dict[str, Any]:
         snap = self.snapshot()
         state = self.store.state()
+        missed = liveness_view(state)
         return {
             "height": snap.height,
             "epoch": epoch_of(snap.height + 1, self.params.epoch_length),
@@ -508,6 +511,12 @@ class Chain:
             "quorum": snap.current.quorum,
             "candidates": [{"address": address_to_text(a), "stake": str(s)}
                            for a, s in state.validator_set(self.store.head.timestamp)],
+            # liveness (ledger.consensus.slots): non-zero missed in-turn slot counters, and who has its
+            # rewards withheld; jailing shows in the account view's candidate.jailed_until_ms
+            "missed_slots": {address_to_text(a): n for a, n in missed.items()},
+            "withheld": [address_to_text(a) for a, n in missed.items() if rewards_withheld(n, self.params)],
+            "missed_blocks_withhold": self.params.missed_blocks_withhold,
+            "missed_blocks_jail": self.params.missed_blocks_jail,
         }
 
 
@@ -523,6 +532,12 @@ class Chain:
         if raw is None:
             return None
         return raw if isinstance(raw, MiningProfile) else MiningProfile.decode(raw)
+
+    def is_jobs_provider(self, address: bytes) -> bool:
+        """True when `address` registered with `provider_register` (the jobs rules keep its profile)."""
+        from ledger.jobs.records import get_provider
+
+        return get_provider(self.store.state(), address) is not None
 
     def uptime_tx(self, relay: PrivateKey, heartbeats: list, timestamp_ms: int) -> Transaction | None:
         """The proposer's `uptime` transaction for a block at `timestamp_ms` on the head: the seen

@@ -72,10 +72,8 @@ def run_node(dd: DataDir, *, validator: bool, listen: list[str], bootnodes: list
         listen=listen or list(cfg.p2p_listen),
         bootnodes=cfg.bootnodes if bootnodes is None else bootnodes,
         rpc_host=rpc_host or cfg.api_host, rpc_port=cfg.api_port if rpc_port is None else rpc_port,
-        status_line=status_line, provide=provide, hardware_class=hardware_class,
+        status_line=status_line, provide=provide, hardware_class=hardware_class, bandwidth_kbps=bandwidth_kbps,
     )
-    if bandwidth_kbps is not None:
-        opts.bandwidth_kbps = bandwidth_kbps
     try:
         trio.run(_main, chain, key, opts)
     except BaseExceptionGroup as group:

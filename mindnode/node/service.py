@@ -54,7 +54,7 @@ class NodeOptions:
     regossip_s: float = 10.0
     provide: bool = False                 # gossip heartbeats, declare a mining profile (`start`: on)
     hardware_class: str | None = None     # None: provider.detect_hardware_class()
-    bandwidth_kbps: int = provider.DEFAULT_BANDWIDTH_KBPS   # self-declared
+    bandwidth_kbps: int | None = None     # self-declared; None: provider.DEFAULT_BANDWIDTH_KBPS
 
 
 class NodeService:
@@ -455,13 +455,22 @@ class NodeService:
         return self.opts.hardware_class or provider.detect_hardware_class()
 
     async def _ensure_profile(self) -> None:
-        """Send a `mining_profile` transaction when the chain's record differs from this node's
-        (first start, or a changed --hardware-class / --bandwidth-kbps); at most every few slots."""
+        """Send a `mining_profile` transaction when the chain has none for this node, or when
+        --hardware-class / --bandwidth-kbps ask for another one; at most every few slots. A
+        registered jobs provider is left alone: its benchmark record (`mindnode provider register`)
+        sets the profile, and a start-up guess must not overwrite a measurement."""
         from ledger.registry import body_class
         from ledger.tx import sign_tx
 
-        want = (self.hardware_class(), self.opts.bandwidth_kbps)
         have = self.chain.mining_profile(self.key.address)
+        explicit = self.opts.hardware_class is not None or self.opts.bandwidth_kbps is not None
+        if have is not None and not explicit:
+            return
+        if self.chain.is_jobs_provider(self.key.address):
+            return
+        want = (self.opts.hardware_class or (have.hardware_class if have else self.hardware_class()),
+                self.opts.bandwidth_kbps if self.opts.bandwidth_kbps is not None
+                else (have.bandwidth_kbps if have else provider.DEFAULT_BANDWIDTH_KBPS))
         if have is not None and (have.hardware_class, have.bandwidth_kbps) == want:
             return
         if now_ms() - self._profile_sent_ms < max(10_000, 5 * self.chain.block_time_ms):

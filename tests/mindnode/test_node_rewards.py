@@ -152,3 +152,32 @@ async def test_provider_node_declares_profile_records_uptime_and_serves_rewards(
         assert node._validate_heartbeat_gossip(own.encode(), "peer") == IGNORE
     finally:
         nursery.cancel_scope.cancel()
+
+
+async def test_a_benchmarked_jobs_provider_keeps_its_measured_profile(tmp_path, nursery):
+    """`mindnode provider register` wrote the class from the benchmark: a start-up guess (or an
+    explicit --hardware-class) must not overwrite it, while heartbeats still flow."""
+    from ledger.registry import body_class
+    from ledger.tx import sign_tx
+
+    genesis = _genesis(block_time_ms=300, day_s=24)
+    chain = Chain.open(str(tmp_path / "chain"), genesis)
+    key = devnet_key(0)
+    reg = sign_tx(key, CHAIN, 0, 0, body_class("provider_register")(
+        hardware_class="gpu-high", score=1000, price=1, capacity=1, zone="eu", bandwidth_kbps=90_000))
+    plan = chain.seal_plan(key.address)
+    chain.seal(key, [reg], max(plan.not_before_ms, int(time.time() * 1000)), plan.difficulty)
+    opts = NodeOptions(datadir=str(tmp_path), validator=True, listen=["/ip4/127.0.0.1/tcp/0"], bootnodes=[],
+                       rpc_host="127.0.0.1", rpc_port=_port(), provide=True, hardware_class="cpu")
+    node = NodeService(chain, key, opts)
+    await nursery.start(node.run)
+    try:
+        with trio.fail_after(30):
+            while node.chain.rewards_json(key.address)["hours_today"] < 2:
+                await trio.sleep(0.1)
+        assert node.chain.rewards_json(key.address)["profile"] == {"hardware_class": "gpu-high",
+                                                                    "bandwidth_kbps": 90_000}
+        kinds = {t.kind for h in range(1, node.chain.head.height + 1) for t in node.chain.block_by_height(h).txs}
+        assert "mining_profile" not in kinds and "uptime" in kinds
+    finally:
+        nursery.cancel_scope.cancel()

@@ -91,6 +91,8 @@ async def test_submit_lookup_and_views(node):
         await wait_included(c, tx3.hash.hex())
         vals = (await c.get("/validators")).json()
         assert vals["active"] == [address_to_text(devnet_key(0).address)]
+        # a lone validator seals every slot: nobody missed one, nothing withheld
+        assert vals["missed_slots"] == {} and vals["withheld"] == [] and vals["missed_blocks_jail"] >= 1
         metrics = (await c.get("/metrics")).text
         assert "mindnode_chain_height" in metrics and "mindnode_block_import_seconds_bucket" in metrics
         assert (await c.get("/openapi.json")).json()["info"]["title"] == "mindnode"

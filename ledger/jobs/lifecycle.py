@@ -1,0 +1,493 @@
+"""A job's life as consensus rules: submit -> offers -> assignment -> result -> verification ->
+settlement, with the faults (missing workers, failed verification, deadline, cancel) in between.
+
+States: ``open`` (offer window) -> ``running`` (workers assigned) -> ``verifying`` (result on
+chain) -> ``done`` | ``failed``; ``open``/``running`` -> ``expired`` (deadline) | ``cancelled``
+(submitter); any non-terminal state -> ``failed`` when the rules run out of options (too few
+offers after MAX_OFFER_ROUNDS windows, too few workers left, no verifier).
+
+Transactions call the functions at the top; the end-block hook calls `tick`, which closes offer
+windows, issues verification challenges, times out verifiers, expires deadlines and runs the
+control tasks. Each function either completes or raises `JobError` (the executor reverts).
+Rules and numbers: ledger/JOBS.md.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+
+from ledger.economics import ledger_state as econ
+from ledger.economics.fees import MODES
+from ledger.economics.schedule import MINING
+from ledger.hashing import sha256
+from ledger.jobs import beacon, control, providers, rules
+from ledger.jobs.cid import check_cid
+from ledger.jobs.errors import JobError
+from ledger.jobs.records import (
+    CANCELLED,
+    DONE,
+    EXPIRED,
+    FAILED,
+    JOB_COUNTER_KEY,
+    JOB_ESCROW,
+    OPEN,
+    RUNNING,
+    T_CHALLENGE,
+    T_VERIFY_TIMEOUT,
+    T_WINDOW,
+    TERMINAL,
+    VERIFYING,
+    Job,
+    Metric,
+    Offer,
+    Report,
+    Result,
+    Work,
+    Worker,
+    deadline_key,
+    get_job,
+    get_provider,
+    next_counter,
+    offer_key,
+    offers_of,
+    put_job,
+    store,
+    timer_key,
+)
+from ledger.jobs.settlement import pay_and_refund, refund_all, settle_work
+from ledger.jobs.strategy import Candidate, check_strategy, choose
+from ledger.keys import address_to_text
+
+log = logging.getLogger("mindnode.ledger.jobs")
+METRIC_OPS = (">=", "<=")
+
+
+def submit_index_key(tx_hash: bytes) -> bytes:
+    return b"Jh" + tx_hash
+
+
+def _job(state, job_id: int) -> Job:
+    job = get_job(state, job_id)
+    if job is None:
+        raise JobError(f"no job {job_id}")
+    return job
+
+
+def _day(state, now_s: int) -> int:
+    return max(0, econ.clock_of(state).day_of(now_s))
+
+
+# -- submit and offers ----------------------------------------------------------------------------
+
+def check_submit_fields(params, b) -> None:
+    """Stateless rules of a job_submit body (`b` has the JobSubmit fields)."""
+    if b.mode not in MODES:
+        raise JobError(f"mode must be one of {', '.join(MODES)}, got {b.mode!r}")
+    if not 1 <= b.workers <= rules.MAX_WORKERS:
+        raise JobError(f"workers must be 1..{rules.MAX_WORKERS}, got {b.workers}")
+    if not 1 <= b.min_workers <= b.workers:
+        raise JobError(f"min_workers must be 1..workers ({b.workers}), got {b.min_workers}")
+    providers.class_rank(params, b.min_class)
+    if b.budget == 0:
+        raise JobError("budget must be positive")
+    if b.max_samples == 0 or b.steps == 0:
+        raise JobError("max_samples and steps must be positive")
+    if not 1 <= b.replay_steps <= min(rules.MAX_REPLAY_STEPS, b.steps):
+        raise JobError(f"replay_steps must be 1..min({rules.MAX_REPLAY_STEPS}, steps), got {b.replay_steps}")
+    if b.metric_op not in METRIC_OPS:
+        raise JobError(f"metric_op must be one of {METRIC_OPS}, got {b.metric_op!r}")
+    if not b.metric:
+        raise JobError("the acceptance metric needs a name (e.g. accuracy)")
+    if not rules.MIN_OFFER_WINDOW <= b.offer_window <= rules.MAX_OFFER_WINDOW:
+        raise JobError(f"offer_window must be {rules.MIN_OFFER_WINDOW}..{rules.MAX_OFFER_WINDOW} blocks")
+    if not b.spec:
+        raise JobError("the job spec is empty")
+    check_strategy(b.strategy)
+
+
+def submit(state, ctx, sender: bytes, tx_hash: bytes, b) -> Job:
+    if b.deadline_ms <= ctx.timestamp_ms:
+        raise JobError(f"deadline {b.deadline_ms} ms is not after the block time {ctx.timestamp_ms} ms")
+    if state.pool(MINING) is None:
+        raise JobError("this chain has no mining pool to return utilisation fees to")
+    state.debit(sender, b.budget, "the job budget")
+    state.credit(JOB_ESCROW, b.budget)
+    job_id = next_counter(state, JOB_COUNTER_KEY)
+    close = ctx.height + b.offer_window
+    job = Job(id=job_id, submitter=sender, spec_hash=sha256(b.spec), spec=b.spec, mode=b.mode, workers=b.workers,
+              min_workers=b.min_workers, min_class=b.min_class, min_score=b.min_score, max_price=b.max_price,
+              max_samples=b.max_samples, steps=b.steps, replay_steps=b.replay_steps, metric=b.metric,
+              metric_op=b.metric_op, threshold_ppm=b.threshold_ppm, budget=b.budget, escrow=b.budget,
+              strategy=b.strategy, offer_window=b.offer_window, deadline_ms=b.deadline_ms, state=OPEN, reason="",
+              created_height=ctx.height, window_close_height=close, offer_rounds=1, assigned=(), replacements=0,
+              reports=(), result=None, challenge_height=0, verifier=b"", tried_verifiers=(), replay_from=0,
+              accused=(), accuser=b"", verify_due_height=0, payments=(), fee_paid=0, refunded=0,
+              verified_metric_ppm=0, rated=0, settled_height=0)
+    put_job(state, job)
+    state.put(timer_key(close, job_id, T_WINDOW), b"")
+    state.put(deadline_key(b.deadline_ms, job_id), b"")
+    state.put(submit_index_key(tx_hash), job_id.to_bytes(8, "big"))
+    return job
+
+
+def _eligible(state, job: Job, addr: bytes) -> str | None:
+    """Why provider `addr` cannot work on `job` now (None: it can)."""
+    p = get_provider(state, addr)
+    if p is None:
+        return "is not a registered provider"
+    if addr == job.submitter:
+        return "submitted this job"
+    if not providers.meets(state.params, p, job.min_class, job.min_score):
+        return (f"does not meet the job's minimum hardware ({job.min_class}, score {job.min_score}; "
+                f"it has {p.hardware_class}, score {p.score})")
+    if p.active_jobs >= p.capacity:
+        return f"is at its capacity of {p.capacity} jobs"
+    return None
+
+
+def offer(state, ctx, sender: bytes, job_id: int, price: int, zone: str) -> None:
+    job = _job(state, job_id)
+    if job.state != OPEN:
+        raise JobError(f"job {job_id} is {job.state}, not open for offers")
+    why = _eligible(state, job, sender)
+    if why:
+        raise JobError(f"{address_to_text(sender)} {why}")
+    if price > job.max_price:
+        raise JobError(f"price {price} is above the job's maximum of {job.max_price} per work unit")
+    if state.get(offer_key(job_id, sender)) is not None:
+        raise JobError(f"{address_to_text(sender)} already offered on job {job_id}")
+    if len(offers_of(state, job_id)) >= rules.MAX_OFFERS:
+        raise JobError(f"job {job_id} already has the maximum of {rules.MAX_OFFERS} offers")
+    store(state, offer_key(job_id, sender), Offer(price=price, zone=zone, height=ctx.height))
+
+
+def _candidates(state, job: Job) -> list[Candidate]:
+    taken = {w.provider for w in job.assigned}
+    out = []
+    for addr, off in offers_of(state, job.id):
+        if addr in taken or _eligible(state, job, addr) is not None:
+            continue
+        out.append(Candidate(addr, off, get_provider(state, addr)))
+    return out
+
+
+def _zones(state, job: Job) -> list[str]:
+    zones = []
+    for w in job.active_workers:
+        off = state.get(offer_key(job.id, w.provider))
+        z = (Offer.decode(off) if isinstance(off, bytes) else off).zone if off is not None else ""
+        if z and z not in zones:
+            zones.append(z)
+    return zones
+
+
+def _offer_price(state, job: Job, addr: bytes) -> int:
+    raw = state.get(offer_key(job.id, addr))
+    return (Offer.decode(raw) if isinstance(raw, bytes) else raw).price
+
+
+def close_window(state, ctx, job: Job) -> Job:
+    """The offer window of `job` closes in this block: assign, reopen, or fail."""
+    cands = _candidates(state, job)
+    if len(cands) < job.workers and job.offer_rounds < rules.MAX_OFFER_ROUNDS:
+        close = ctx.height + job.offer_window
+        job = dataclasses.replace(job, offer_rounds=job.offer_rounds + 1, window_close_height=close)
+        state.put(timer_key(close, job.id, T_WINDOW), b"")
+        return job
+    if len(cands) < job.min_workers:
+        return _finish(state, ctx, refund_all(state, job), FAILED,
+                       f"not enough offers: {len(cands)} eligible, {job.min_workers} needed")
+    picked = choose(job.strategy, state.params, job.id, job.min_class, cands, job.workers, beacon.current(state))
+    by_addr = {c.provider: c for c in cands}
+    assigned = tuple(Worker(provider=a, price=by_addr[a].offer.price, rank=i, active=True)
+                     for i, a in enumerate(picked))
+    for a in picked:
+        providers.change_active(state, a, +1)
+    return dataclasses.replace(job, state=RUNNING, assigned=assigned)
+
+
+# -- faults while running -------------------------------------------------------------------------
+
+def report_missing(state, ctx, sender: bytes, job_id: int, accused: bytes) -> Job:
+    """An active worker reports a co-worker missing. A majority of the other active workers
+    (strictly more than half of them) marks it missing: it leaves the job, loses reputation and
+    that day's mining reward, and the next-best offer replaces it (bounded), or the job continues
+    with the others if at least `min_workers` remain, or fails."""
+    job = _job(state, job_id)
+    if job.state != RUNNING:
+        raise JobError(f"job {job_id} is {job.state}; only running jobs take missing-worker reports")
+    me, them = job.worker(sender), job.worker(accused)
+    if me is None or not me.active:
+        raise JobError(f"{address_to_text(sender)} is not an active worker of job {job_id}")
+    if them is None or not them.active or accused == sender:
+        raise JobError(f"{address_to_text(accused)} is not another active worker of job {job_id}")
+    if any(r.reporter == sender and r.accused == accused for r in job.reports):
+        raise JobError(f"{address_to_text(sender)} already reported {address_to_text(accused)}")
+    reports = job.reports + (Report(reporter=sender, accused=accused),)
+    active = {w.provider for w in job.active_workers}
+    votes = sum(1 for r in reports if r.accused == accused and r.reporter in active)
+    others = len(active) - 1
+    if votes * 2 <= others:
+        job = dataclasses.replace(job, reports=reports)
+        put_job(state, job)
+        return job
+    # marked missing
+    assigned = tuple(dataclasses.replace(w, active=False) if w.provider == accused else w for w in job.assigned)
+    reports = tuple(r for r in reports if accused not in (r.reporter, r.accused))
+    job = dataclasses.replace(job, assigned=assigned, reports=reports)
+    providers.change_active(state, accused, -1)
+    providers.adjust_reputation(state, accused, rules.REP_DROPPED, jobs_failed=1)
+    econ.record_job_outcome(state, _day(state, ctx.now_s), accused, dropped_job_failed=True)
+    if job.replacements < rules.MAX_REPLACEMENTS:
+        cands = _candidates(state, job)
+        picked = choose(job.strategy, state.params, job.id, job.min_class, cands, 1, beacon.current(state),
+                        _zones(state, job))
+        if picked:
+            a = picked[0]
+            job = dataclasses.replace(job, replacements=job.replacements + 1, assigned=job.assigned + (
+                Worker(provider=a, price=_offer_price(state, job, a), rank=len(job.assigned), active=True),))
+            providers.change_active(state, a, +1)
+    if len(job.active_workers) < job.min_workers:
+        job = _finish(state, ctx, refund_all(state, job), FAILED,
+                      f"only {len(job.active_workers)} workers left, {job.min_workers} needed")
+    put_job(state, job)
+    return job
+
+
+# -- result and verification ----------------------------------------------------------------------
+
+def post_result(state, ctx, sender: bytes, job_id: int, result_cid: str, metrics: tuple, work: tuple,
+                checkpoints: tuple) -> Job:
+    job = _job(state, job_id)
+    if job.state != RUNNING:
+        raise JobError(f"job {job_id} is {job.state}; a result is accepted only while it runs")
+    me = job.worker(sender)
+    if me is None or not me.active:
+        raise JobError(f"{address_to_text(sender)} is not an active worker of job {job_id}")
+    check_cid(result_cid, "result id")
+    for c in checkpoints:
+        check_cid(c, "checkpoint id")
+    names = [m.name for m in metrics]
+    if len(set(names)) != len(names):
+        raise JobError("a metric is listed twice")
+    if job.metric not in names:
+        raise JobError(f"the result must report the acceptance metric {job.metric!r}")
+    seen = set()
+    for w in work:
+        if job.worker(w.provider) is None:
+            raise JobError(f"work listed for {address_to_text(w.provider)}, which is not a worker of job {job_id}")
+        if w.provider in seen:
+            raise JobError(f"work of {address_to_text(w.provider)} is listed twice")
+        seen.add(w.provider)
+        if w.samples > job.max_samples:
+            raise JobError(f"{w.samples} samples for one worker is above the job's max_samples {job.max_samples}")
+    if not any(w.samples for w in work):
+        raise JobError("the result reports no samples processed")
+    res = Result(result_cid=result_cid, metrics=tuple(metrics), work=tuple(work), checkpoints=tuple(checkpoints),
+                 poster=sender, height=ctx.height)
+    ch = ctx.height + rules.VERIFY_DELAY_BLOCKS
+    job = dataclasses.replace(job, state=VERIFYING, result=res, challenge_height=ch, reports=())
+    state.put(timer_key(ch, job.id, T_CHALLENGE), b"")
+    put_job(state, job)
+    return job
+
+
+def _designate_verifier(state, ctx, job: Job) -> Job:
+    """Draw the verifier (and, unless an accusation awaits confirmation, the replay range) from
+    the beacon of this block."""
+    seed = beacon.current(state)
+    jid = job.id.to_bytes(8, "big")
+    span = job.steps - job.replay_steps + 1
+    replay_from = job.replay_from if job.accused else beacon.draw(seed, b"replay", jid) % span
+    excluded = {w.provider for w in job.assigned} | set(job.tried_verifiers) | {job.submitter}
+    best = None
+    for key, _ in state.iter_prefix(b"Jp"):
+        addr = key[2:]
+        if addr in excluded:
+            continue
+        d = beacon.draw(seed, b"verifier", jid, addr)
+        if best is None or d < best[0]:
+            best = (d, addr)
+    if best is None:
+        return _fail_unverified(state, ctx, job, "no eligible verifier (a registered provider that did not "
+                                                 "train the job)")
+    due = ctx.height + rules.VERIFY_TIMEOUT_BLOCKS
+    state.put(timer_key(due, job.id, T_VERIFY_TIMEOUT), b"")
+    return dataclasses.replace(job, verifier=best[1], tried_verifiers=job.tried_verifiers + (best[1],),
+                               replay_from=replay_from, verify_due_height=due)
+
+
+def _fail_unverified(state, ctx, job: Job, reason: str) -> Job:
+    return _finish(state, ctx, refund_all(state, job), FAILED, reason)
+
+
+def verify_timeout(state, ctx, job: Job) -> Job:
+    providers.adjust_reputation(state, job.verifier, rules.REP_EXPIRED)
+    if len(job.tried_verifiers) >= rules.MAX_VERIFY_ROUNDS:
+        return _fail_unverified(state, ctx, job, f"no verdict from {len(job.tried_verifiers)} verifiers")
+    return _designate_verifier(state, ctx, job)
+
+
+def _ppm_text(v: int) -> str:
+    """Millionths as a decimal, with integers only (the text is stored in the job record)."""
+    return f"{v // rules.PPM}.{v % rules.PPM:06d}"
+
+
+def criterion_met(job: Job, metric_ppm: int) -> bool:
+    return metric_ppm >= job.threshold_ppm if job.metric_op == ">=" else metric_ppm <= job.threshold_ppm
+
+
+def verify(state, ctx, sender: bytes, job_id: int, replay_from: int, replay_steps: int, bad_workers: tuple,
+           metric_ppm: int) -> Job:
+    job = _job(state, job_id)
+    if job.state != VERIFYING or not job.verifier:
+        raise JobError(f"job {job_id} is {job.state} and waits for no verdict now")
+    if sender != job.verifier:
+        raise JobError(f"{address_to_text(sender)} is not the designated verifier of job {job_id}")
+    if (replay_from, replay_steps) != (job.replay_from, job.replay_steps):
+        raise JobError(f"the verdict must cover steps {job.replay_from}..{job.replay_from + job.replay_steps - 1}, "
+                       f"not {replay_from}..{replay_from + replay_steps - 1}")
+    workers = {w.provider for w in job.result.work}
+    if len(set(bad_workers)) != len(bad_workers) or not set(bad_workers) <= workers:
+        raise JobError("bad_workers must list distinct workers of the result")
+    if bad_workers and not job.accused:
+        # An accusation slashes only once a second, independently drawn verifier confirms it on the
+        # same steps: a lone (or the submitter's sybil) verifier cannot get honest workers slashed.
+        job = dataclasses.replace(job, accused=tuple(sorted(bad_workers)), accuser=sender, verifier=b"")
+        job = _designate_verifier(state, ctx, job)
+        put_job(state, job)
+        return job
+    day = _day(state, ctx.now_s)
+    bad = set(bad_workers)
+    if job.accused:
+        bad &= set(job.accused)
+        if bad:
+            providers.adjust_reputation(state, job.accuser, rules.REP_VERIFIER)
+        else:
+            providers.adjust_reputation(state, job.accuser, rules.REP_FALSE_ACCUSATION)
+    providers.adjust_reputation(state, sender, rules.REP_VERIFIER)
+    for addr in sorted(bad):
+        providers.adjust_reputation(state, addr, rules.REP_FAILED_VERIFICATION, jobs_failed=1)
+        providers.slash_provider(state, addr, state.params.slash_fraction_bps)
+        econ.record_job_outcome(state, day, addr, failed_work=1)
+    accepted = not bad and criterion_met(job, metric_ppm)
+    prices = {w.provider: w.price for w in job.assigned}
+    work = [(w.provider, prices[w.provider], w.samples) for w in job.result.work if w.provider not in bad]
+    job = settle_work(state, dataclasses.replace(job, verified_metric_ppm=metric_ppm), work)
+    if accepted:
+        active = {w.provider for w in job.active_workers}
+        for addr, _, samples in work:
+            if not samples:
+                continue
+            if addr in active:
+                providers.adjust_reputation(state, addr, rules.REP_VERIFIED_WORK, jobs_done=1)
+                econ.record_job_outcome(state, day, addr, done=1)
+            else:
+                econ.record_job_outcome(state, day, addr, left=1)
+        return _finish(state, ctx, job, DONE, "verified")
+    if bad:
+        reason = f"{len(bad)} worker(s) failed the replay of steps {job.replay_from}..."
+    else:
+        reason = (f"acceptance criterion not met: {job.metric} {_ppm_text(metric_ppm)} {job.metric_op} "
+                  f"{_ppm_text(job.threshold_ppm)} is false")
+    return _finish(state, ctx, job, FAILED, reason)
+
+
+# -- cancel, expiry, rating -----------------------------------------------------------------------
+
+def cancel(state, ctx, sender: bytes, job_id: int) -> Job:
+    job = _job(state, job_id)
+    if sender != job.submitter:
+        raise JobError(f"only the submitter can cancel job {job_id}")
+    if job.state == OPEN:
+        return _finish(state, ctx, refund_all(state, job), CANCELLED, "cancelled by the submitter")
+    if job.state == RUNNING:
+        fee = min(job.escrow, job.budget * rules.CANCEL_RUNNING_FEE_BPS // 10_000)
+        weights = [(w.provider, 1) for w in job.active_workers]
+        job = pay_and_refund(state, job, fee, weights)
+        return _finish(state, ctx, job, CANCELLED, "cancelled by the submitter while running")
+    if job.state == VERIFYING:
+        raise JobError(f"job {job_id} has a result being verified and cannot be cancelled")
+    raise JobError(f"job {job_id} is already {job.state}")
+
+
+def expire(state, ctx, job: Job) -> Job:
+    if job.state == RUNNING:
+        for w in job.active_workers:
+            providers.adjust_reputation(state, w.provider, rules.REP_EXPIRED, jobs_failed=1)
+    return _finish(state, ctx, refund_all(state, job), EXPIRED, "deadline passed before a result")
+
+
+def rate(state, ctx, sender: bytes, job_id: int, score: int) -> Job:
+    job = _job(state, job_id)
+    if sender != job.submitter:
+        raise JobError(f"only the submitter can rate job {job_id}")
+    if job.state != DONE:
+        raise JobError(f"job {job_id} is {job.state}; only a finished (done) job can be rated")
+    if job.rated:
+        raise JobError(f"job {job_id} is already rated")
+    if not 1 <= score <= 5:
+        raise JobError(f"a rating is 1..5, got {score}")
+    for p in job.payments:
+        providers.adjust_reputation(state, p.provider, (score - 3) * rules.REP_RATING_STEP)
+    job = dataclasses.replace(job, rated=score)
+    put_job(state, job)
+    return job
+
+
+def _finish(state, ctx, job: Job, final: str, reason: str) -> Job:
+    """Move to a terminal state: release the active workers, drop the offers."""
+    assert final in TERMINAL and job.escrow == 0
+    if job.state in (RUNNING, VERIFYING):
+        for w in job.active_workers:
+            providers.change_active(state, w.provider, -1)
+    for addr, _ in offers_of(state, job.id):
+        state.delete(offer_key(job.id, addr))
+    job = dataclasses.replace(job, state=final, reason=reason[:160], settled_height=ctx.height, verifier=b"",
+                              reports=())
+    put_job(state, job)
+    log.debug("job %d %s: %s", job.id, final, reason)
+    return job
+
+
+# -- the end-block hook ---------------------------------------------------------------------------
+
+def tick(state, ctx) -> None:
+    """End-block: due timers (offer windows, challenges, verifier timeouts), deadlines, control tasks."""
+    due = []
+    for key, _ in state.iter_prefix(b"Jt"):
+        if int.from_bytes(key[2:10], "big") > ctx.height:
+            break
+        due.append(key)
+    for key in due:
+        state.delete(key)
+        h, job_id, kind = int.from_bytes(key[2:10], "big"), int.from_bytes(key[10:18], "big"), key[18:19]
+        job = get_job(state, job_id)
+        if job is None:
+            continue
+        if kind == T_WINDOW and job.state == OPEN and job.window_close_height == h:
+            job = close_window(state, ctx, job)
+        elif kind == T_CHALLENGE and job.state == VERIFYING and job.challenge_height == h and not job.verifier:
+            job = _designate_verifier(state, ctx, job)
+        elif kind == T_VERIFY_TIMEOUT and job.state == VERIFYING and job.verify_due_height == h:
+            job = verify_timeout(state, ctx, job)
+        else:
+            continue
+        put_job(state, job)
+    expired = []
+    for key, _ in state.iter_prefix(b"Jd"):
+        if int.from_bytes(key[2:10], "big") > ctx.timestamp_ms:
+            break
+        expired.append(key)
+    for key in expired:
+        state.delete(key)
+        job = get_job(state, int.from_bytes(key[10:18], "big"))
+        if job is not None and job.state in (OPEN, RUNNING):
+            expire(state, ctx, job)
+    control.expire(state, ctx.height)
+    control.issue(state, ctx.height)
+
+
+__all__ = ["Metric", "Work", "cancel", "close_window", "offer", "post_result", "rate", "report_missing", "submit",
+           "tick", "verify"]

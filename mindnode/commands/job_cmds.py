@@ -1,0 +1,358 @@
+"""``mindnode job ...`` and ``mindnode provider ...``: job specs, submitting and managing jobs,
+registering this node as a provider.
+
+Transactions are signed locally with a keystore key and sent to a node's HTTP API (the node
+room's `mindnode.node.rpc_client.RpcClient`); job and provider records are read from the routes of
+`mindnode.jobs.api`. Heavy imports stay inside the functions so ``--help`` is instant.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+import click
+
+from mindnode.cli_common import datadir_from, datadir_option, json_option, password_file_option
+from mindnode.errors import MindnodeError
+
+DEFAULT_RPC = "http://127.0.0.1:8645"
+TERMINAL = ("done", "failed", "expired", "cancelled")
+
+rpc_option = click.option("--rpc", "rpc_url", metavar="URL", default=None, envvar="MINDNODE_RPC",
+                          help=f"HTTP API of the node to use [default: the node of --datadir, else {DEFAULT_RPC}].")
+
+
+def _client(rpc_url: str | None, datadir: Path | None):
+    try:
+        from mindnode.node.rpc_client import RpcClient
+    except ImportError:
+        raise MindnodeError("this build has no node HTTP client (mindnode.node); start a node built with it, "
+                            "or use `mindnode job show` to check a spec offline") from None
+    if not rpc_url:
+        try:
+            from mindnode.config import load_config
+
+            cfg = load_config(datadir_from(datadir))
+            rpc_url = f"http://{cfg.api_host}:{cfg.api_port}"
+        except Exception:
+            rpc_url = DEFAULT_RPC
+    return RpcClient(rpc_url)
+
+
+def _echo_json(obj: Any) -> None:
+    click.echo(json.dumps(obj, sort_keys=True, default=str))
+
+
+def _table(title: str, rows: list[tuple[str, Any]]) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    t = Table(title=title, show_header=False, title_justify="left")
+    t.add_column(style="bold")
+    t.add_column(overflow="fold")
+    for k, v in rows:
+        t.add_row(k, json.dumps(v) if isinstance(v, (dict, list)) else str(v))
+    Console().print(t)
+
+
+def _nmt(units: int | str) -> str:
+    from decimal import Decimal
+
+    d = Decimal(int(units)) / Decimal(10**18)
+    return f"{d.normalize():f} NMT"
+
+
+def _tx_options(f):
+    f = click.option("--fee", default="0", show_default=True, help="Transaction fee in NMT.")(f)
+    f = click.option("--key", "key_name", default=None, help="Keystore key to sign with [default: the node key].")(f)
+    f = password_file_option(f)
+    f = datadir_option(f)
+    f = rpc_option(f)
+    return f
+
+
+def _send(client, body, *, datadir, key_name, password_file, fee: str) -> dict:
+    """Sign `body` with the keystore key and submit it; returns the node's answer ({hash, ...})."""
+    from ledger.keys import address_to_text
+    from ledger.tx import sign_tx
+    from mindnode.cli_common import read_password
+    from mindnode.config import load_config
+    from mindnode.jobs.spec import parse_nmt
+
+    dd = datadir_from(datadir)
+    name = key_name or load_config(dd).node_key
+    store = dd.keystore
+    password = read_password(password_file) if store.needs_password(name) else None
+    key = store.load(name, password)
+    chain_id = client.status()["chain_id"]
+    acct = client.account(address_to_text(key.address))
+    nonce = int(acct.get("pending_nonce", acct["nonce"]))
+    fee_units = 0 if fee.strip() in ("0", "") else parse_nmt(fee, "--fee")
+    return client.submit_tx(sign_tx(key, chain_id, nonce, fee_units, body).encode())
+
+
+# -------------------------------------------------------------------------------------------- job
+@click.group()
+def job() -> None:
+    """Training jobs: bundled examples, spec checks, submit, status, cancel, rate."""
+
+
+@job.command()
+@json_option
+def examples(as_json: bool) -> None:
+    """List the example job specs bundled with mindnode (use a NAME with `job submit`)."""
+    from mindnode.jobs import examples as ex
+
+    rows = []
+    for name in ex.names():
+        s = ex.resolve(name)
+        d = s.data
+        rows.append({"name": name, "mode": d["mode"], "workers": d["workers"], "model": d["model"]["zoo"],
+                     "dataset": d["dataset"].get("source") or d["dataset"].get("artifact"),
+                     "steps": s.steps, "budget": d["budget"], "description": d.get("description", "")})
+    if as_json:
+        _echo_json(rows)
+        return
+    from rich.console import Console
+    from rich.table import Table
+
+    t = Table(title="bundled job specs", title_justify="left")
+    for col in ("name", "mode", "workers", "model", "dataset", "steps", "budget (NMT)"):
+        t.add_column(col, overflow="fold")
+    for r in rows:
+        t.add_row(r["name"], r["mode"], str(r["workers"]), r["model"], str(r["dataset"]), str(r["steps"]),
+                  r["budget"])
+    Console().print(t)
+
+
+@job.command()
+@click.argument("spec")
+@json_option
+def show(spec: str, as_json: bool) -> None:
+    """Validate SPEC (a bundled example's name or a JSON file) and print it with the terms it puts on chain."""
+    from mindnode.jobs import examples as ex
+
+    s = ex.resolve(spec)
+    body = s.submit_body(0)
+    terms = {"workers": body.workers, "min_workers": body.min_workers, "mode": body.mode, "steps": body.steps,
+             "max_samples_per_worker": body.max_samples, "min_class": body.min_class, "min_score": body.min_score,
+             "budget": _nmt(body.budget), "max_price": _nmt(body.max_price) + " per 1,000 samples",
+             "acceptance": f"{body.metric} {body.metric_op} {body.threshold_ppm / 1e6}",
+             "offer_window_blocks": body.offer_window, "replay_steps": body.replay_steps,
+             "deadline_s": s.data["deadline_s"], "spec_bytes": len(body.spec)}
+    if as_json:
+        _echo_json({"spec": s.data, "terms": terms, "trainer": s.trainer_spec()})
+        return
+    _table(f"job spec {s.name or spec}: valid", [(k, v) for k, v in terms.items()])
+
+
+@job.command()
+@click.argument("spec")
+@_tx_options
+@click.option("--wait", is_flag=True, help="Wait until the job is finished and print its final record.")
+@click.option("--timeout", type=float, default=3600.0, show_default=True, help="Seconds to --wait.")
+@json_option
+def submit(spec: str, rpc_url, datadir, key_name, password_file, fee, wait: bool, timeout: float,
+           as_json: bool) -> None:
+    """Submit SPEC (a bundled example's name or a JSON file): escrows its budget on chain."""
+    from mindnode.jobs import examples as ex
+
+    s = ex.resolve(spec)
+    body = s.submit_body(int(time.time() * 1000))
+    with _client(rpc_url, datadir) as c:
+        res = _send(c, body, datadir=datadir, key_name=key_name, password_file=password_file, fee=fee)
+        tx_hash = res["hash"]
+        if not wait:
+            if as_json:
+                _echo_json(res)
+            else:
+                click.echo(f"job_submit {tx_hash} sent; `mindnode job status --tx {tx_hash}` shows the job")
+            return
+        c.wait_tx(tx_hash, timeout=min(timeout, 120))
+        deadline = time.monotonic() + timeout
+        while True:
+            record = c._call("GET", f"/jobs/by-tx/{tx_hash}")
+            if record["state"] in TERMINAL:
+                break
+            if time.monotonic() > deadline:
+                raise MindnodeError(f"job {record['id']} is still {record['state']} after {timeout:.0f} s")
+            time.sleep(1.0)
+    if as_json:
+        _echo_json(record)
+    else:
+        _print_job(record)
+
+
+def _print_job(r: dict) -> None:
+    rows = [("id", r["id"]), ("state", r["state"] + (f" ({r['reason']})" if r["reason"] else "")),
+            ("mode", r["mode"]), ("workers", [w["provider"] + ("" if w["active"] else " (left)")
+                                              for w in r["assigned"]]),
+            ("budget", _nmt(r["budget"])), ("escrow", _nmt(r["escrow"]))]
+    if r.get("result"):
+        rows += [("result id", r["result"]["result_id"]), ("metrics", r["result"]["metrics"])]
+    if r.get("verified_metric") is not None:
+        rows.append(("verified " + r["metric"], r["verified_metric"]))
+    rows += [("paid", _nmt(r["fee_paid"])), ("refunded", _nmt(r["refunded"])),
+             ("payments", [f"{p['provider']}: {_nmt(p['amount'])}" for p in r["payments"]])]
+    _table(f"job {r['id']}", rows)
+
+
+@job.command()
+@click.argument("job_id", type=int, required=False)
+@click.option("--tx", "tx_hash", default=None, help="Find the job by its job_submit transaction hash.")
+@rpc_option
+@datadir_option
+@json_option
+def status(job_id: int | None, tx_hash: str | None, rpc_url, datadir, as_json: bool) -> None:
+    """Show job JOB_ID (or the job of --tx HASH): state, workers, result, verification, payments."""
+    if (job_id is None) == (tx_hash is None):
+        raise click.UsageError("give a JOB_ID or --tx HASH")
+    with _client(rpc_url, datadir) as c:
+        r = c._call("GET", f"/jobs/{job_id}" if job_id is not None else f"/jobs/by-tx/{tx_hash}")
+    if as_json:
+        _echo_json(r)
+    else:
+        _print_job(r)
+
+
+@job.command(name="list")
+@click.option("--state", default=None, help="Only jobs in these states (comma-separated).")
+@click.option("--submitter", default=None, help="Only jobs of this address (mn...).")
+@rpc_option
+@datadir_option
+@json_option
+def list_(state: str | None, submitter: str | None, rpc_url, datadir, as_json: bool) -> None:
+    """List jobs on chain."""
+    params = {k: v for k, v in (("state", state), ("submitter", submitter)) if v}
+    with _client(rpc_url, datadir) as c:
+        rows = c._call("GET", "/jobs", params=params)
+    if as_json:
+        _echo_json(rows)
+        return
+    from rich.console import Console
+    from rich.table import Table
+
+    t = Table(title="jobs", title_justify="left")
+    for col in ("id", "state", "mode", "workers", "budget", "submitter", "reason"):
+        t.add_column(col, overflow="fold")
+    for r in rows:
+        t.add_row(str(r["id"]), r["state"], r["mode"], str(r["workers"]), _nmt(r["budget"]), r["submitter"],
+                  r["reason"])
+    Console().print(t)
+
+
+@job.command()
+@click.argument("job_id", type=int)
+@_tx_options
+@json_option
+def cancel(job_id: int, rpc_url, datadir, key_name, password_file, fee, as_json: bool) -> None:
+    """Cancel your job JOB_ID: open -> full refund; running -> 10% of the budget pays the workers."""
+    from ledger.txkinds.job_cancel import JobCancel
+
+    with _client(rpc_url, datadir) as c:
+        res = _send(c, JobCancel(job_id=job_id), datadir=datadir, key_name=key_name, password_file=password_file,
+                    fee=fee)
+    _echo_json(res) if as_json else click.echo(f"job_cancel {res['hash']} sent")
+
+
+@job.command()
+@click.argument("job_id", type=int)
+@click.argument("score", type=click.IntRange(1, 5))
+@_tx_options
+@json_option
+def rate(job_id: int, score: int, rpc_url, datadir, key_name, password_file, fee, as_json: bool) -> None:
+    """Rate your finished job JOB_ID from 1 to 5 (moves each paid worker's reputation a bounded step)."""
+    from ledger.txkinds.job_rate import JobRate
+
+    with _client(rpc_url, datadir) as c:
+        res = _send(c, JobRate(job_id=job_id, score=score), datadir=datadir, key_name=key_name,
+                    password_file=password_file, fee=fee)
+    _echo_json(res) if as_json else click.echo(f"job_rate {res['hash']} sent")
+
+
+# -------------------------------------------------------------------------------------- provider
+@click.group()
+def provider() -> None:
+    """This node as a compute provider: register or update its record, show its status."""
+
+
+def _provider_options(f):
+    f = click.option("--price", default="0.01", show_default=True, help="Your price in NMT per work unit "
+                     "(1,000 samples processed).")(f)
+    f = click.option("--capacity", type=click.IntRange(1, 8), default=1, show_default=True,
+                     help="Jobs at once.")(f)
+    f = click.option("--zone", default="", help="Locality hint, e.g. eu-west (workers of a job are kept close).")(f)
+    f = click.option("--bandwidth-kbps", type=click.IntRange(0, 100_000_000), default=100_000, show_default=True,
+                     help="Your measured or contracted bandwidth.")(f)
+    f = click.option("--bench-seconds", type=float, default=1.0, show_default=True,
+                     help="Time the benchmark spends per device.")(f)
+    return f
+
+
+def _provider_body(update: bool, price, capacity, zone, bandwidth_kbps, bench_seconds):
+    from mindnode.jobs.benchmark import run
+    from mindnode.jobs.spec import parse_nmt
+
+    price_units = parse_nmt(price, "--price")        # before the benchmark: a typo fails fast
+    r = run(bench_seconds)
+    fields = dict(hardware_class=r.hardware_class, score=r.score, price=price_units,
+                  capacity=capacity, zone=zone, bandwidth_kbps=bandwidth_kbps)
+    if update:
+        from ledger.txkinds.provider_update import ProviderUpdate
+
+        return ProviderUpdate(**fields)
+    from ledger.txkinds.provider_register import ProviderRegister
+
+    return ProviderRegister(**fields)
+
+
+@provider.command()
+@_provider_options
+@_tx_options
+@json_option
+def register(price, capacity, zone, bandwidth_kbps, bench_seconds, rpc_url, datadir, key_name, password_file, fee,
+             as_json: bool) -> None:
+    """Benchmark this machine and register it as a provider at your price."""
+    body = _provider_body(False, price, capacity, zone, bandwidth_kbps, bench_seconds)
+    with _client(rpc_url, datadir) as c:
+        res = _send(c, body, datadir=datadir, key_name=key_name, password_file=password_file, fee=fee)
+    _echo_json(res) if as_json else click.echo(
+        f"provider_register {res['hash']} sent ({body.hardware_class}, score {body.score})")
+
+
+@provider.command()
+@_provider_options
+@_tx_options
+@json_option
+def update(price, capacity, zone, bandwidth_kbps, bench_seconds, rpc_url, datadir, key_name, password_file, fee,
+           as_json: bool) -> None:
+    """Re-benchmark and update your provider record (price, capacity, zone, bandwidth)."""
+    body = _provider_body(True, price, capacity, zone, bandwidth_kbps, bench_seconds)
+    with _client(rpc_url, datadir) as c:
+        res = _send(c, body, datadir=datadir, key_name=key_name, password_file=password_file, fee=fee)
+    _echo_json(res) if as_json else click.echo(
+        f"provider_update {res['hash']} sent ({body.hardware_class}, score {body.score})")
+
+
+@provider.command(name="status")
+@click.argument("address", required=False)
+@rpc_option
+@datadir_option
+@json_option
+def provider_status(address: str | None, rpc_url, datadir, as_json: bool) -> None:
+    """Show a provider record (default: this node's key) and its current duties."""
+    if address is None:
+        from mindnode.config import load_config
+
+        dd = datadir_from(datadir)
+        address = dd.keystore.find(load_config(dd).node_key).address_text
+    with _client(rpc_url, datadir) as c:
+        rec = c._call("GET", f"/providers/{address}")
+        duties = c._call("GET", f"/providers/{address}/duties")
+    if as_json:
+        _echo_json({"provider": rec, "duties": duties})
+        return
+    _table(f"provider {address}", [(k, v) for k, v in rec.items()] + [("duties", duties)])

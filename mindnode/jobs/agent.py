@@ -1,0 +1,240 @@
+"""The provider agent: what a provider node does on its own after each new head (ledger/JOBS.md,
+"What a node does"), written against three small ports so the daemon can plug in the real chain,
+the p2p blob exchange and the p2p transport, and tests can run several agents in one process.
+
+* `ChainPort`: `state()` (the head state, a `ledger.state.State`) and `async submit(body)` (sign
+  with the node key at the next pending nonce, admit to the mempool, gossip).
+* `BlobPort`: `put(data) -> cid` (store and announce) and `async get(cid) -> bytes` (fetch from
+  any holder; the bytes must match the id).
+* `transport_for(job_id, self_id) -> trainer Transport` (the daemon adapts p2p streams).
+
+Per head, `poll()` reads `provider_duties` and starts at most one task per duty:
+offer on open jobs it meets whose spec validates (at its record price, if within the job's max),
+train assigned jobs
+(rank 0 publishes the weights and checkpoints and posts `job_result`; every surviving worker
+reports the peers the trainer dropped), verify designated jobs, answer control tasks. A training
+task whose job left `running` on chain is cancelled.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any, Protocol
+
+import trio
+
+from ledger.jobs import control, views
+from ledger.jobs import records as R
+from ledger.keys import address_to_text
+from ledger.txkinds.job_offer import JobOffer
+from ledger.txkinds.job_report_missing import JobReportMissing
+from ledger.txkinds.provider_control import ProviderControl
+from mindnode.jobs import spec as job_spec
+from mindnode.jobs import verify, work
+from mindnode.jobs.errors import JobSpecError
+
+log = logging.getLogger("mindnode.jobs")
+
+
+def _failed_peers(exc: BaseException) -> set[str]:
+    """Peer ids a trainer error blames (PeerFailure.peer_id, RoundFailed.suspects), through groups."""
+    if isinstance(exc, BaseExceptionGroup):
+        return set().union(*(_failed_peers(e) for e in exc.exceptions))
+    out = set(getattr(exc, "suspects", ()) or ())
+    if getattr(exc, "peer_id", None):
+        out.add(exc.peer_id)
+    return out
+
+
+def _describe(exc: BaseException) -> str:
+    """One line naming every leaf exception (trio nurseries wrap them in groups)."""
+    if isinstance(exc, BaseExceptionGroup):
+        return "; ".join(_describe(e) for e in exc.exceptions)
+    return f"{type(exc).__name__}: {exc}"
+
+
+class ChainPort(Protocol):
+    def state(self) -> Any: ...
+
+    async def submit(self, body: Any) -> None: ...
+
+
+class BlobPort(Protocol):
+    def put(self, data: bytes) -> str: ...
+
+    async def get(self, cid: str) -> bytes: ...
+
+
+TransportFor = Callable[[int, str], Any]
+
+
+class ProviderAgent:
+    def __init__(self, address: bytes, chain: ChainPort, blobs: BlobPort, transport_for: TransportFor,
+                 workdir: Path, *, offer: bool = True, zone: str = ""):
+        self.address = address
+        self.peer_id = address_to_text(address)
+        self.chain = chain
+        self.blobs = blobs
+        self.transport_for = transport_for
+        self.workdir = Path(workdir)
+        self.offer = offer
+        self.zone = zone
+        self._offered: set[int] = set()
+        self._training: dict[int, trio.CancelScope] = {}
+        self._failed: dict[int, tuple[int, set[str]]] = {}    # job -> (attempts, peers of the last failure)
+        self.max_attempts = 3
+        self._verifying: set[tuple[int, int]] = set()
+        self._answered: set[int] = set()
+        self.errors: list[str] = []          # what failed (for status and tests)
+        self.report_wait_s = 10.0            # rank 0 waits this long for dropped peers to be marked
+        self._nursery: trio.Nursery | None = None
+
+    async def run(self, new_head: Callable[[], Awaitable[None]]) -> None:
+        """Poll after every new head until cancelled (`new_head()` returns when one arrived)."""
+        async with trio.open_nursery() as n:
+            self._nursery = n
+            while True:
+                await self.poll()
+                await new_head()
+
+    async def poll(self) -> None:
+        st = self.chain.state()
+        duties = views.provider_duties(st, self.address)
+        me = R.get_provider(st, self.address)
+        if me is None:
+            return
+        if self.offer:
+            for job_id in duties["offerable"]:
+                if job_id in self._offered:
+                    continue
+                self._offered.add(job_id)
+                job = R.get_job(st, job_id)
+                try:       # the spec on chain is opaque bytes to the ledger: never train what does not validate
+                    job_spec.parse(job.spec, f"job {job_id} spec")
+                except JobSpecError as exc:
+                    log.info("%s: not offering on job %d: %s", self.peer_id[:12], job_id, exc)
+                    continue
+                if me.price <= job.max_price:
+                    await self._submit(JobOffer(job_id=job_id, price=me.price, zone=self.zone), f"offer {job_id}")
+        running = {a["job_id"]: a for a in duties["assigned"]}
+        for job_id, scope in list(self._training.items()):
+            if job_id not in running:
+                scope.cancel()
+                del self._training[job_id]
+        for job_id, a in running.items():
+            failed = self._failed.get(job_id)
+            if job_id in self._training or (failed and (failed[1] == set(a["peers"])
+                                                        or failed[0] >= self.max_attempts)):
+                continue        # running, or failed with this very group (wait for the chain to replace)
+            scope = trio.CancelScope()
+            self._training[job_id] = scope
+            self._nursery.start_soon(self._train_guarded, scope, R.get_job(st, job_id), a)
+        for v in duties["verify"]:
+            key = (v["job_id"], v["replay_from"])
+            if key not in self._verifying:
+                self._verifying.add(key)
+                self._nursery.start_soon(self._verify_guarded, R.get_job(st, v["job_id"]))
+        task = duties["control_task"]
+        if task is not None and task["task_id"] not in self._answered:
+            self._answered.add(task["task_id"])
+            answer = control.control_answer(bytes.fromhex(task["seed"]))
+            await self._submit(ProviderControl(task_id=task["task_id"], answer=answer), "control answer")
+
+    async def _submit(self, body, what: str) -> None:
+        try:
+            await self.chain.submit(body)
+        except Exception as exc:  # a refused tx must not stop the agent; it is reported
+            self.errors.append(f"{what}: {exc}")
+            log.warning("%s: %s failed: %s", self.peer_id[:12], what, exc)
+
+    async def _train_guarded(self, scope: trio.CancelScope, job: R.Job, assignment: dict) -> None:
+        with scope:
+            try:
+                await self.train(job, assignment)
+            except Exception as exc:
+                self.errors.append(f"train {job.id}: {_describe(exc)}")
+                log.warning("%s: job %d training failed: %s", self.peer_id[:12], job.id, _describe(exc),
+                            exc_info=log.isEnabledFor(logging.DEBUG))
+                # A peer that failed the start (or a round beyond the quorum) is reported; once the
+                # chain marks it missing and assigns a replacement, poll() starts again with the
+                # new group (bounded by max_attempts).
+                attempts = self._failed.get(job.id, (0, set()))[0] + 1
+                self._failed[job.id] = (attempts, set(assignment["peers"]))
+                self._training.pop(job.id, None)
+                from ledger.keys import address_from_text
+
+                for p in sorted(_failed_peers(exc) - {self.peer_id}):
+                    if p in assignment["peers"]:
+                        await self._submit(JobReportMissing(job_id=job.id, worker=address_from_text(p)),
+                                           f"report {p[:12]}")
+
+    async def _verify_guarded(self, job: R.Job) -> None:
+        try:
+            await self.verify(job)
+        except Exception as exc:
+            self.errors.append(f"verify {job.id}: {_describe(exc)}")
+            log.warning("%s: job %d verification failed: %s", self.peer_id[:12], job.id, _describe(exc))
+
+    async def train(self, job: R.Job, assignment: dict) -> None:
+        from trainer import checkpoint as ck
+        from trainer.worker import Worker
+
+        spec = job_spec.parse(job.spec, f"job {job.id} spec")
+        ds = await trio.to_thread.run_sync(work.load_data, spec)
+        peers = assignment["peers"]
+        # Channels and checkpoints are namespaced by the group: after a replacement the new group
+        # starts afresh, and nothing buffered from the old group's attempt is read by the new one.
+        group_tag = hashlib.sha256("\n".join(sorted(peers)).encode()).hexdigest()[:12]
+        ckpt_dir = self.workdir / f"job-{job.id}-{group_tag}"
+        full_steps = [0]                  # steps taken while the whole starting group was there
+
+        def progress(p) -> None:
+            if p.peers >= len(peers):
+                full_steps[0] = p.step
+
+        w = Worker(self.transport_for(job.id, self.peer_id), peers, work.model_spec(spec), ds,
+                   work.train_config(spec), job_id=f"job-{job.id}-{group_tag}", checkpoint_dir=ckpt_dir,
+                   progress=progress)
+        result = await w.run()
+        dropped = sorted(set(peers) - set(result.group))
+        from ledger.keys import address_from_text
+
+        for p in dropped:
+            await self._submit(JobReportMissing(job_id=job.id, worker=address_from_text(p)), f"report {p[:12]}")
+        if sorted(result.group)[0] != self.peer_id:
+            return                                          # the lowest surviving id posts the result
+        if dropped:        # let the reports land first (the chain must mark them missing while the job runs)
+            with trio.move_on_after(self.report_wait_s):
+                while True:
+                    j = R.get_job(self.chain.state(), job.id)
+                    if j is None or j.state != R.RUNNING or all(
+                            not (x := j.worker(address_from_text(p))) or not x.active for p in dropped):
+                        break
+                    await trio.sleep(0.05)
+        weights = work.weights_blob(w.model)
+        self.blobs.put(weights)
+        blobs = [p.read_bytes() for p in ck.list_checkpoints(ckpt_dir)]
+        for b in blobs:
+            self.blobs.put(b)
+        loss, acc = w.evaluate()
+        samples = {address_from_text(p): work.full_run_samples(spec) for p in result.group}
+        for p in dropped:       # paid for what it did before it left (white paper 7.2.2)
+            samples[address_from_text(p)] = full_steps[0] * spec.batch_size
+        body = work.result_body(job.id, spec, weights, {"accuracy": acc, "loss": loss}, samples, blobs)
+        await self._submit(body, f"result {job.id}")
+
+    async def verify(self, job: R.Job) -> None:
+        spec = job_spec.parse(job.spec, f"job {job.id} spec")
+        res = job.result
+        weights = await self.blobs.get(res.result_cid)
+        ckpts = [await self.blobs.get(c) for c in res.checkpoints]
+        ds = await trio.to_thread.run_sync(work.load_data, spec)
+        first = sum(1 for w in job.assigned if w.rank < job.workers)      # the group at step 0
+        verdict = await trio.to_thread.run_sync(
+            lambda: verify.verify_result(spec, ds, ckpts, weights, job.replay_from, job.replay_steps,
+                                         initial_world=first))
+        log.info("%s: job %d verdict %s", self.peer_id[:12], job.id, verdict)
+        await self._submit(verify.verify_body(job, verdict, job.metric), f"verdict {job.id}")

@@ -1,0 +1,11 @@
+"""Errors of mindnode's job tooling (spec files, examples, the benchmark)."""
+
+from mindnode.errors import MindnodeError
+
+
+class JobSpecError(MindnodeError):
+    """A job spec file is unreadable or invalid; the message names the field and what to change."""
+
+
+class BenchmarkError(MindnodeError):
+    """The provider benchmark could not run (e.g. torch is not installed)."""

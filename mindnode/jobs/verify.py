@@ -1,0 +1,184 @@
+"""The verifier's side of a chain job: replay the drawn step range from the workers' checkpoints,
+check the result weights, evaluate the acceptance metric on the held-out split, and build the
+`job_verify` body.
+
+Which steps are replayed: the chain draws `replay_from` and `replay_steps`; checkpoints exist only
+every `checkpoint_every` steps, so the verifier replays the whole checkpoint interval that covers
+the drawn range: from the last checkpoint at or before `replay_from` to the first checkpoint at or
+after `replay_from + replay_steps` (the drawn range is unknown to the workers when they train, so
+any interval may be checked). Before the first checkpoint, the verifier starts from the step-0
+state it rebuilds itself from the spec (`initial_checkpoint`). The replayed parameters must match that checkpoint within the
+trainer's tolerance (`trainer.replay`: bitwise for local/async inner steps on one machine,
+`SYNC_REPLAY_ATOL` for sync steps replayed as one process over the global batch). The result
+weights must equal the last checkpoint's model when it is at the final step, and the metric is
+measured on those weights.
+
+Attribution: async checkpoints are per worker (their local steps), so a failing replay names that
+worker. A sync step mixes every worker's gradient; the checkpoints cannot tell who sent a wrong
+one, so a failing sync replay names every worker of the result (the trainer would need per-rank
+gradient commitments to do better; see ledger/JOBS.md).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from ledger.txkinds.job_verify import JobVerify
+from mindnode.jobs import work
+from mindnode.jobs.errors import JobSpecError
+from mindnode.jobs.spec import JobSpec
+
+
+@dataclass(frozen=True)
+class Verdict:
+    replay_ok: bool
+    start_step: int
+    end_step: int
+    max_abs_diff: float
+    weights_match: bool
+    metrics: dict[str, float]
+    reason: str = ""
+    tolerance: float = 0.0          # of the interval that decided (the last checked, or the failing one)
+
+    @property
+    def ok(self) -> bool:
+        return self.replay_ok and self.weights_match
+
+
+def _flat(model_tensors: dict, names: list[str]) -> np.ndarray:
+    return np.concatenate([model_tensors[n].reshape(-1).numpy().astype(np.float32) for n in names])
+
+
+def evaluate(spec: JobSpec, dataset, weights: bytes) -> dict[str, float]:
+    """Held-out loss and accuracy of `weights` (safetensors) for the spec's model."""
+    import torch
+    from safetensors.torch import load
+
+    from trainer.checkpoint import load_weights
+    from trainer.zoo import accuracy, build_model, loss_fn
+
+    ms = work.model_spec(spec)
+    model = build_model(ms, seed=0)
+    load_weights(model, load(weights))
+    x, y = torch.from_numpy(dataset.x_test), torch.from_numpy(dataset.y_test)
+    model.eval()
+    with torch.no_grad():
+        loss = float(loss_fn(ms, model, x, y))
+    return {"loss": loss, "accuracy": accuracy(ms, model, x, y)}
+
+
+class _Offline:
+    """A transport that is never used: replays and initial states need no network."""
+
+    def __init__(self, self_id: str):
+        self.self_id = self_id
+
+    async def send(self, peer_id, channel, data, timeout):  # pragma: no cover - never called
+        raise RuntimeError("offline")
+
+    async def recv(self, peer_id, channel, timeout):  # pragma: no cover - never called
+        raise RuntimeError("offline")
+
+
+def initial_checkpoint(spec: JobSpec, dataset):
+    """The state at step 0, which every worker starts from (weights from the spec's seed, fresh
+    optimizer): a verifier rebuilds it instead of trusting a posted one. (A job fine-tuning a
+    base model artifact would load it here too: not supported yet.)"""
+    from trainer.worker import Worker
+
+    if spec.base_model:
+        raise JobSpecError("verifying a job on a base model artifact needs the artifact (not supported yet)")
+    return Worker(_Offline("verifier"), ["verifier"], work.model_spec(spec), dataset, work.train_config(spec)).snapshot()
+
+
+#: Sync replays (one process over the global batch) differ from the group's float32 averaging by
+#: rounding that early AdamW steps amplify: measured on digits-mlp, |replay - claimed| / |interval's
+#: parameter movement| was <= 1e-6 for every interval but the first after initialisation with batch
+#: 16 (1.7e-3, |diff| 5e-5 > the trainer's 1e-5). A sync interval passes within 1% of its movement
+#: (or SYNC_REPLAY_ATOL): a 1% tampered state or a wrong gradient in the average moves far more.
+SYNC_REPLAY_RTOL = 1e-2
+
+
+def _world(c) -> int:
+    return len(c.header.get("group") or ())
+
+
+def verify_result(spec: JobSpec, dataset, checkpoints: list[bytes], weights: bytes, replay_from: int,
+                  replay_steps: int, *, initial_world: int | None = None, rank: int = 0) -> Verdict:
+    """Replay, pair by pair, the checkpoint intervals that cover [replay_from, replay_from +
+    replay_steps] and check each against the checkpoint at its end.
+
+    Each interval is replayed with the group size its end checkpoint records (sync: the workers
+    whose global batch a step took). An interval across which the group changed (a worker dropped
+    or joined) is not replayable (see ledger/JOBS.md): it is skipped, and when every interval of
+    the range is such, the nearest replayable interval is checked instead. `initial_world`: the
+    group size at step 0 (the job's first assignment; default: the first checkpoint's)."""
+    from safetensors.torch import load
+
+    from trainer import checkpoint as ck
+    from trainer.replay import REPLAY_ATOL, SYNC_REPLAY_ATOL, replay
+    from trainer.zoo import build_model, trainable_names
+
+    cfg = work.train_config(spec)
+    ms = work.model_spec(spec)
+    cks = sorted((ck.loads(b) for b in checkpoints), key=lambda c: c.step)
+    if not cks:
+        raise JobSpecError("the result has no checkpoints to replay from")
+    names = trainable_names(build_model(ms, seed=0))
+    metrics = evaluate(spec, dataset, weights)
+    final = cks[-1]
+    weights_match = True
+    if final.step == spec.steps:
+        w = load(weights)
+        weights_match = set(w) == set(final.model) and all(np.array_equal(w[k].numpy(), final.model[k].numpy())
+                                                          for k in w)
+    points = cks if cks[0].step == 0 else [initial_checkpoint(spec, dataset), *cks]
+    worlds = [_world(c) for c in points]
+    if cks[0].step != 0:
+        worlds[0] = initial_world or worlds[1]
+    end_want = replay_from + replay_steps
+    pairs = [i for i in range(len(points) - 1)
+             if points[i + 1].step > replay_from and points[i].step < end_want]
+    if not pairs or points[pairs[-1] + 1].step < end_want:
+        return Verdict(False, replay_from, -1, float("inf"), weights_match, metrics,
+                       "no checkpoint at or after the drawn range")
+    note = ""
+    usable = [i for i in pairs if worlds[i] == worlds[i + 1]]
+    if not usable:
+        others = sorted((i for i in range(len(points) - 1) if worlds[i] == worlds[i + 1]),
+                        key=lambda i: min(abs(i - pairs[0]), abs(i - pairs[-1])))
+        if not others:
+            return Verdict(False, points[pairs[0]].step, points[pairs[-1] + 1].step, float("inf"), weights_match,
+                           metrics, "the group changed in every checkpoint interval: nothing is replayable")
+        usable = others[:1]
+        note = (f"steps {points[pairs[0]].step}..{points[pairs[-1] + 1].step} span a group change; "
+                f"checked steps {points[usable[0]].step}..{points[usable[0] + 1].step} instead. ")
+    worst = 0.0
+    for i in usable:
+        a, b = points[i], points[i + 1]
+        got = replay(ms, dataset, cfg, a, b.step - a.step, rank=rank, world=worlds[i + 1] or 1)
+        want = _flat(b.model, names)
+        diff = float(np.abs(got - want).max())
+        tol = REPLAY_ATOL
+        if cfg.mode == "sync":
+            tol = max(SYNC_REPLAY_ATOL, SYNC_REPLAY_RTOL * float(np.abs(want - _flat(a.model, names)).max()))
+        worst = max(worst, diff)
+        if diff > tol:
+            return Verdict(False, a.step, b.step, diff, weights_match, metrics,
+                           note + f"replay of steps {a.step}..{b.step} differs by {diff:.3g} (tolerance {tol:.3g})",
+                           tol)
+    if not weights_match:
+        note += "the result weights are not the final checkpoint's model. "
+    return Verdict(True, points[usable[0]].step, points[usable[-1] + 1].step, worst, weights_match, metrics,
+                   note.strip(), tol)
+
+
+def verify_body(job, verdict: Verdict, metric: str, suspects: list[bytes] | None = None) -> JobVerify:
+    """The `job_verify` body for chain job record `job` (ledger.jobs.records.Job)."""
+    bad: tuple = ()
+    if not verdict.ok:
+        bad = tuple(sorted(suspects if suspects is not None else [w.provider for w in job.result.work]))
+    return JobVerify(job_id=job.id, replay_from=job.replay_from, replay_steps=job.replay_steps, bad_workers=bad,
+                     metric_ppm=work.metric_ppm(verdict.metrics[metric]))

@@ -1,0 +1,126 @@
+"""Property test: whatever order jobs are submitted, offered on, assigned, reported, verified
+(pass or fail, with slashing), cancelled or left to expire, every base unit is accounted for:
+`State.audit()` (total supply), `audit_jobs` (escrow == what unfinished jobs hold; each job's
+fee + refund + escrow == budget) and `audit_economics` hold after every block."""
+
+from hypothesis import HealthCheck, settings
+from hypothesis import strategies as st
+from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, rule
+from jobs_fixtures import NMT, PROVIDERS, SUB, MemChain, register_body, submit_body
+
+from ledger.jobs import records as R
+from ledger.jobs.cid import cid_of
+from ledger.jobs.views import iter_jobs
+from ledger.txkinds.job_cancel import JobCancel
+from ledger.txkinds.job_offer import JobOffer
+from ledger.txkinds.job_report_missing import JobReportMissing
+from ledger.txkinds.job_result import JobResult
+from ledger.txkinds.job_verify import JobVerify
+from ledger.txkinds.stake import StakeTx
+
+KEY_OF = {k.address: k for k in PROVIDERS}
+
+
+class JobFlows(RuleBasedStateMachine):
+    @initialize()
+    def setup(self):
+        self.c = MemChain()
+        self.supply = self.c.state().chain.total_supply
+        validator = next(iter(self.c.state().iter_prefix(b"c")))[0][1:]
+        self.c.block(*(self.c.tx(k, register_body(capacity=2)) for k in PROVIDERS),
+                     *(self.c.tx(k, StakeTx(validator=validator, amount=(i + 1) * 7 * NMT + i, lock_days=0))
+                       for i, k in enumerate(PROVIDERS)))
+
+    def _jobs(self, states=None):
+        return [j for j in iter_jobs(self.c.state()) if states is None or j.state in states]
+
+    @rule(workers=st.integers(1, 3), short=st.integers(0, 2), budget=st.integers(1, 10**20),
+          window=st.integers(2, 6), life=st.integers(5, 60), mode=st.sampled_from(["sync", "async"]),
+          offerers=st.lists(st.sampled_from(PROVIDERS), max_size=5, unique=True),
+          prices=st.lists(st.integers(0, 10**19), min_size=5, max_size=5))
+    def submit(self, workers, short, budget, window, life, mode, offerers, prices):
+        deadline = self.c.time_ms + life * 2000
+        self.c.block(self.c.tx(SUB, submit_body(workers=workers, min_workers=max(1, workers - short), budget=budget,
+                                                offer_window=window, deadline_ms=deadline, mode=mode,
+                                                max_price=10**19)))
+        job_id = max(j.id for j in self._jobs())
+        self.c.block(*(self.c.tx(k, JobOffer(job_id=job_id, price=p, zone=""))
+                       for k, p in zip(offerers, prices, strict=False)))
+
+    @rule(data=st.data())
+    def offers(self, data):
+        jobs = self._jobs((R.OPEN,))
+        if not jobs:
+            return
+        job = data.draw(st.sampled_from(jobs))
+        who = data.draw(st.lists(st.sampled_from(PROVIDERS), max_size=4, unique=True))
+        self.c.block(*(self.c.tx(k, JobOffer(job_id=job.id, price=data.draw(st.integers(0, 10**19)), zone=""))
+                       for k in who))
+
+    @rule(n=st.integers(1, 6))
+    def advance(self, n):
+        for _ in range(n):
+            self.c.block()
+
+    @rule(data=st.data())
+    def result(self, data):
+        jobs = self._jobs((R.RUNNING,))
+        if not jobs:
+            return
+        job = data.draw(st.sampled_from(jobs))
+        work = tuple(R.Work(provider=w.provider, samples=data.draw(st.integers(1, 10_000))) for w in job.assigned)
+        poster = KEY_OF[job.active_workers[0].provider]
+        self.c.block(self.c.tx(poster, JobResult(job_id=job.id, result_cid=cid_of(b"%d" % job.id),
+                                                 metrics=(R.Metric(name="accuracy", value_ppm=990_000),),
+                                                 work=work, checkpoints=())))
+
+    @rule(data=st.data())
+    def result_then_verify(self, data):
+        """The whole tail in one rule (random rules alone rarely line it up before a deadline)."""
+        self.result(data)
+        for _ in range(3):
+            self.c.block()
+        self.verify(data)
+
+    @rule(data=st.data())
+    def verify(self, data):
+        jobs = [j for j in self._jobs((R.VERIFYING,)) if j.verifier]
+        if not jobs:
+            return
+        job = data.draw(st.sampled_from(jobs))
+        bad = data.draw(st.lists(st.sampled_from([w.provider for w in job.result.work]), unique=True, max_size=1))
+        self.c.block(self.c.tx(KEY_OF[job.verifier], JobVerify(
+            job_id=job.id, replay_from=job.replay_from, replay_steps=job.replay_steps, bad_workers=tuple(bad),
+            metric_ppm=data.draw(st.sampled_from([990_000, 900_000, 950_000])))))
+
+    @rule(data=st.data())
+    def report(self, data):
+        jobs = [j for j in self._jobs((R.RUNNING,)) if len(j.active_workers) >= 2]
+        if not jobs:
+            return
+        job = data.draw(st.sampled_from(jobs))
+        a, b = data.draw(st.lists(st.sampled_from(job.active_workers), min_size=2, max_size=2, unique=True))
+        self.c.block(self.c.tx(KEY_OF[a.provider], JobReportMissing(job_id=job.id, worker=b.provider)))
+
+    @rule(data=st.data())
+    def cancel(self, data):
+        jobs = self._jobs((R.OPEN, R.RUNNING))
+        if jobs:
+            self.c.block(self.c.tx(SUB, JobCancel(job_id=data.draw(st.sampled_from(jobs)).id)))
+
+    @invariant()
+    def conserved(self):
+        if not hasattr(self, "c"):
+            return
+        parts = self.c.state().audit()
+        assert parts["total"] == self.supply
+        self.c.audit()
+        for p in PROVIDERS:
+            prov = self.c.provider(p)
+            assert prov.active_jobs == sum(1 for j in self._jobs((R.RUNNING, R.VERIFYING))
+                                           for w in j.active_workers if w.provider == p.address)
+
+
+TestJobFlows = JobFlows.TestCase
+TestJobFlows.settings = settings(max_examples=60, stateful_step_count=25, deadline=None,
+                                 suppress_health_check=[HealthCheck.too_slow])

@@ -1,0 +1,82 @@
+"""`mindnode bench`, `mindnode job examples|show` and the job commands' offline errors."""
+
+import json
+
+from click.testing import CliRunner
+
+from mindnode.cli import cli
+
+
+def run(args, ok=True):
+    r = CliRunner().invoke(cli, args, catch_exceptions=False)
+    if ok:
+        assert r.exit_code == 0, r.output
+    return r
+
+
+def test_bench_json_and_table():
+    out = json.loads(run(["bench", "--json", "--seconds", "0.05", "--size", "64"]).output)
+    assert out["hardware_class"] in ("cpu", "gpu-consumer", "gpu-high", "gpu-datacenter")
+    assert out["score"] >= 1 and out["cpu"]["gflops"] > 0 and out["cpu"]["runs"] >= 3
+    assert out["memory_bytes"] > 0 and out["cpu"]["matmul_n"] == 64
+    assert "hardware class" in run(["bench", "--seconds", "0.05", "--size", "64"]).output
+
+
+def test_bench_bad_arguments_are_one_line_errors():
+    r = run(["bench", "--size", "4"], ok=False)
+    assert r.exit_code == 1 and r.stderr.strip() == "error: matrix size must be 16..16384"
+
+
+def test_classify():
+    from mindnode.jobs.benchmark import GIB, DeviceResult, classify
+
+    def gpu(mem, gf=1000.0):
+        return DeviceResult("cuda:0", "x", gf, 2048, 3, mem)
+
+    assert classify([]) == "cpu"
+    assert classify([gpu(8 * GIB)]) == "gpu-consumer"
+    assert classify([gpu(24 * GIB)]) == "gpu-high"
+    assert classify([gpu(8 * GIB, 50_000)]) == "gpu-high"
+    assert classify([gpu(80 * GIB)]) == "gpu-datacenter"
+
+
+def test_job_examples_and_show():
+    rows = json.loads(run(["job", "examples", "--json"]).output)
+    assert [r["name"] for r in rows] == ["digits-mlp", "digits-mlp-async", "text-lora"]
+    assert rows[0]["workers"] == 3 and rows[1]["mode"] == "async"
+    shown = json.loads(run(["job", "show", "digits-mlp-async", "--json"]).output)
+    assert shown["terms"]["mode"] == "async" and shown["trainer"]["train"]["inner_steps"] == 20
+    assert "valid" in run(["job", "show", "text-lora"]).output
+
+
+def test_job_show_invalid_spec_is_one_line(tmp_path):
+    p = tmp_path / "bad.json"
+    p.write_text(json.dumps({"model": {"zoo": "mlp"}}))
+    r = run(["job", "show", str(p)], ok=False)
+    assert r.exit_code == 1 and len(r.stderr.splitlines()) == 1
+    assert "field 'dataset': is required" in r.stderr
+
+
+def test_job_status_needs_an_id_or_tx():
+    r = run(["job", "status"], ok=False)
+    assert r.exit_code == 2 and "JOB_ID or --tx" in r.stderr
+
+
+def test_job_submit_without_a_node_is_one_line(tmp_path):
+    r = run(["job", "submit", "digits-mlp", "--rpc", "http://127.0.0.1:9", "--datadir", str(tmp_path)], ok=False)
+    assert r.exit_code == 1 and len(r.stderr.splitlines()) == 1 and r.stderr.startswith("error: ")
+    assert "Traceback" not in r.output
+
+
+def test_provider_body_comes_from_the_benchmark():
+    from mindnode.commands.job_cmds import _provider_body
+    from mindnode.jobs.errors import JobSpecError
+
+    body = _provider_body(False, "0.5", 2, "eu", 1000, 0.05)
+    assert body.kind == "provider_register" and body.hardware_class == "cpu" and body.score >= 1
+    assert (body.price, body.capacity, body.zone, body.bandwidth_kbps) == (5 * 10**17, 2, "eu", 1000)
+    assert _provider_body(True, "1", 1, "", 0, 0.05).kind == "provider_update"
+    import pytest
+
+    with pytest.raises(JobSpecError, match="--price"):
+        _provider_body(False, "cheap", 1, "", 0, 0.05)
