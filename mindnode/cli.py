@@ -30,6 +30,7 @@ COMMANDS: dict[str, str] = {
     "genesis": "mindnode.cli_genesis:genesis",
     "init": "mindnode.cli_init:init",
     **{c: f"mindnode.commands.node_cmds:{c}" for c in ("start", "status", "block", "account", "tx", "devnet")},
+    "rewards": "mindnode.commands.rewards_cmds:rewards",
     "job": "mindnode.commands.job_cmds:job",
     "provider": "mindnode.commands.job_cmds:provider",
     "bench": "mindnode.commands.bench_cmd:bench",

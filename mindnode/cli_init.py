@@ -148,6 +148,23 @@ def init(genesis_source: str, datadir: Path | None, force: bool, devnet_key: int
         click.secho(f"  WARNING: the node key is an {INSECURE_LABEL}", fg="red", bold=True)
     if not genesis.validators:
         click.echo("  note: this genesis has no validators yet; the node can sync but not seal blocks")
+    ended = _reward_pools_ended(genesis)
+    if ended is not None:
+        click.echo(f"  note: this genesis's reward pools stopped unlocking at {ended} (UTC), so no mining or "
+                   "staking rewards will be paid; for a devnet, use --genesis-time now (same value on every node) "
+                   "or 'mindnode devnet'")
+
+
+def _reward_pools_ended(genesis) -> str | None:
+    """When every pool row of the allocation has fully unlocked before now: that time, else None
+    (the packaged devnet genesis has a fixed date and one-minute months, so it is long over)."""
+    rows = [r for r in genesis.allocation if r.pool]
+    if not rows:
+        return None
+    end = genesis.allocation_start + max(r.cliff_months + r.vesting_months for r in rows) * genesis.params.month_s
+    if end > _dt.datetime.now(_dt.UTC).timestamp():
+        return None
+    return _dt.datetime.fromtimestamp(end, _dt.UTC).strftime("%Y-%m-%d %H:%M")
 
 
 def devnet_key_address(index: int) -> bytes:

@@ -99,11 +99,21 @@ def fmt_amount(units: int | str) -> str:
               help="Bind the HTTP API here [default: config.toml [api], 127.0.0.1].")
 @click.option("--log-format", type=click.Choice(["text", "json"]), default="text", show_default=True,
               help="Log lines as text, or one JSON object per line (services, benchmarks).")
+@click.option("--no-provide", is_flag=True,
+              help="Do not offer compute: no mining profile, no uptime heartbeats (no mining reward).")
+@click.option("--hardware-class", metavar="CLASS", default=None,
+              help="Hardware class for the mining reward (a genesis class: cpu, gpu-consumer, gpu-high, "
+                   "gpu-datacenter) [default: a quick look at the machine].")
+@click.option("--bandwidth-kbps", type=click.IntRange(0, 100_000_000), default=None,
+              help="Self-declared bandwidth in kbit/s for the mining reward (not measured) [default: 100000].")
 @password_file_option
 def start(datadir: Path | None, validator: bool, listen: tuple[str, ...], bootnode: tuple[str, ...],
-          no_bootnodes: bool, rpc: str | None, log_format: str, password_file: Path | None) -> None:
+          no_bootnodes: bool, rpc: str | None, log_format: str, no_provide: bool, hardware_class: str | None,
+          bandwidth_kbps: int | None, password_file: Path | None) -> None:
     """Run the node: join the network, sync, follow the chain, serve the HTTP API, and as a
-    --validator seal blocks in turn. Stops cleanly on Ctrl-C or SIGTERM."""
+    --validator seal blocks in turn. Unless --no-provide, the node is a provider: it declares its
+    hardware class and (self-declared) bandwidth on chain and gossips a signed heartbeat every
+    chain hour, which earns the daily mining reward. Stops cleanly on Ctrl-C or SIGTERM."""
     import sys
 
     from mindnode.node.runner import run_node
@@ -117,7 +127,8 @@ def start(datadir: Path | None, validator: bool, listen: tuple[str, ...], bootno
         host, port = host, int(p)
     run_node(dd, validator=validator, listen=list(listen), bootnodes=None if not bootnode and not no_bootnodes
              else list(bootnode), rpc_host=host, rpc_port=port, log_format=log_format,
-             password_file=password_file, status_line=sys.stderr.isatty() and log_format == "text")
+             password_file=password_file, status_line=sys.stderr.isatty() and log_format == "text",
+             provide=not no_provide, hardware_class=hardware_class, bandwidth_kbps=bandwidth_kbps)
 
 
 # ------------------------------------------------------------------------------------ status
@@ -206,7 +217,9 @@ def _tx_options(f):
 
 
 def _send(kind: str, fields: dict[str, Any], *, rpc_url, datadir, key_name, password_file, fee, wait,
-          timeout, as_json) -> None:
+          timeout, as_json, quiet: bool = False) -> dict[str, Any]:
+    """Sign `kind` with the keystore key at the sender's next nonce, submit it, optionally wait for
+    its block; prints the outcome unless `quiet`, and returns the node's answer."""
     from ledger.registry import body_class
     from ledger.tx import sign_tx
     from mindnode.cli_common import read_password
@@ -228,11 +241,14 @@ def _send(kind: str, fields: dict[str, Any], *, rpc_url, datadir, key_name, pass
         res = c.submit_tx(signed.encode())
         if wait:
             res = c.wait_tx(res["hash"], timeout=timeout)
+    if quiet:
+        return res
     if as_json:
         _print_json(res)
-        return
+        return res
     where = f" in block {res['height']}" if res.get("status") == "included" else " (pending)"
     click.echo(f"{kind} {res['hash']}{where}")
+    return res
 
 
 @tx.command()

@@ -43,6 +43,7 @@ class NodeView(Protocol):
     async def submit_tx(self, raw: bytes) -> dict[str, Any]: ...
     def tx(self, tx_hash: str) -> dict[str, Any]: ...
     def debug_action(self, action: str, arg: str) -> dict[str, Any]: ...
+    def rewards(self, address: str) -> dict[str, Any]: ...
 
 
 async def _read_body(request: Request) -> bytes:
@@ -128,6 +129,11 @@ def create_app(node: NodeView, *, debug_routes: bool = False) -> FastAPI:
     @app.get("/peers", summary="Connected peers")
     async def peers() -> list[dict[str, Any]]:
         return node.peers()
+
+    @app.get("/rewards/{address}", summary="Accrued mining, staking and utilisation rewards of an address, "
+             "per recent day, and what is withdrawable (amounts: decimal strings of base units)")
+    async def rewards(address: str) -> dict[str, Any]:
+        return node.rewards(address)
 
     @app.post("/txs", summary="Submit a signed transaction (msgpack body, hex text, or JSON {tx: hex})")
     async def submit(request: Request) -> dict[str, Any]:

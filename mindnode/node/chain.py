@@ -58,6 +58,9 @@ from ledger.consensus.penalties import rewards_withheld
 from ledger.consensus.seal_guard import SealGuard
 from ledger.consensus.slots import liveness_view
 from ledger.consensus.validators import epoch_of
+from ledger.economics import ledger_state
+from ledger.economics.days import ChainClock
+from ledger.economics.ledger_state import MiningProfile, UptimeRecord
 from ledger.errors import InvalidBlock, InvalidTransaction, StoreError
 from ledger.genesis import Genesis
 from ledger.keys import PrivateKey, address_to_text
@@ -463,13 +466,7 @@ class Chain:
 
     # ------------------------------------------------------------------------------ JSON views
     def tx_json(self, tx: Transaction) -> dict[str, Any]:
-        body = {}
-        for k, v in tx.body.to_plain().items():
-            if isinstance(v, bytes):
-                v = address_to_text(v) if len(v) == 32 else v.hex()
-            elif isinstance(v, int) and not isinstance(v, bool):
-                v = str(v) if v > 2**53 else v
-            body[k] = v
+        body = {k: _json_value(v) for k, v in tx.body.to_plain().items()}
         return {"hash": tx.hash.hex(), "kind": tx.kind, "sender": address_to_text(tx.sender), "nonce": tx.nonce,
                 "fee": str(tx.fee), "chain_id": tx.chain_id, "body": body}
 
@@ -521,3 +518,76 @@ class Chain:
             "missed_blocks_withhold": self.params.missed_blocks_withhold,
             "missed_blocks_jail": self.params.missed_blocks_jail,
         }
+
+
+    # ------------------------------------------------------------------------------ economics
+    @property
+    def clock(self) -> ChainClock:
+        """The chain's days and hours (ledger/ECONOMICS.md): from the genesis allocation start."""
+        return ChainClock(self.genesis.allocation_start, self.params.day_s)
+
+    def mining_profile(self, address: bytes) -> MiningProfile | None:
+        """The provider's (hardware class, bandwidth) on chain at the head, or None."""
+        raw = self.store.state().get(ledger_state.profile_key(address))
+        if raw is None:
+            return None
+        return raw if isinstance(raw, MiningProfile) else MiningProfile.decode(raw)
+
+    def is_jobs_provider(self, address: bytes) -> bool:
+        """True when `address` registered with `provider_register` (the jobs rules keep its profile)."""
+        from ledger.jobs.records import get_provider
+
+        return get_provider(self.store.state(), address) is not None
+
+    def uptime_tx(self, relay: PrivateKey, heartbeats: list, timestamp_ms: int) -> Transaction | None:
+        """The proposer's `uptime` transaction for a block at `timestamp_ms` on the head: the seen
+        heartbeats not yet on chain, signed by the relay account (zero fee, its next nonce), trimmed
+        to the transaction size limit. None when there is nothing new to record."""
+        from ledger.registry import body_class
+        from ledger.tx import sign_tx
+
+        state = self.store.state()
+        entries = ledger_state.uptime_entries_for_block(state, self.chain_id, timestamp_ms // 1000, heartbeats)
+        nonce = state.account(relay.address).nonce
+        while entries:
+            tx = sign_tx(relay, self.chain_id, nonce, 0, body_class("uptime")(entries=entries))
+            size = len(tx.encode())
+            if size <= self.params.max_tx_bytes:
+                return tx
+            # entries are about the same size: shrink in proportion (the rest waits for the next block)
+            entries = entries[: min(len(entries) - 1, len(entries) * self.params.max_tx_bytes // size)]
+        return None
+
+    def rewards_json(self, address: bytes) -> dict[str, Any]:
+        """`ledger_state.rewards_view` (amounts as decimal strings) plus what a provider wants to
+        see next to it: its mining profile and the hours recorded for it so far today."""
+        state = self.store.state()
+        head = self.store.head
+        day, hour = self.clock.hour_of(head.timestamp // 1000)
+        raw = state.get(ledger_state.uptime_key(day, address)) if day >= 0 else None
+        mask = 0 if raw is None else (raw if isinstance(raw, UptimeRecord) else UptimeRecord.decode(raw)).mask
+        profile = self.mining_profile(address)
+        return {
+            "address": address_to_text(address), "height": head.height, "day": day, "hour": hour,
+            "day_s": self.params.day_s,
+            "profile": None if profile is None else {"hardware_class": profile.hardware_class,
+                                                     "bandwidth_kbps": profile.bandwidth_kbps},
+            "hours_today": mask.bit_count(), "qualifying_hours": self.params.qualifying_hours,
+            **ledger_state.rewards_view(state, address),
+        }
+
+
+def _json_value(v: Any) -> Any:
+    """A transaction body value as JSON: addresses as mn..., other bytes hex, big ints as strings,
+    nested records and lists recursively (an `uptime` body holds entries with signatures)."""
+    if isinstance(v, bytes):
+        return address_to_text(v) if len(v) == 32 else v.hex()
+    if isinstance(v, bool) or v is None or isinstance(v, str | float):
+        return v
+    if isinstance(v, int):
+        return str(v) if v > 2**53 else v
+    if isinstance(v, dict):
+        return {str(k): _json_value(x) for k, x in v.items()}
+    if isinstance(v, list | tuple):
+        return [_json_value(x) for x in v]
+    return str(v)

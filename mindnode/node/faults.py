@@ -10,6 +10,8 @@ Values (comma-separated):
   same height and gossips both (equivocation: evidence for the slashing rules).
 * ``debug-api``    -- exposes ``POST /debug/deny?arg=<peer id>`` / ``/debug/allow`` on the HTTP API
   to cut/restore links to a peer (partition tests).
+* ``few-heartbeats`` -- this provider gossips heartbeats only in hours 0..qualifying_hours-1 of a
+  chain day: exactly the bar, which does not qualify for the mining reward (more than 5 needed).
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from __future__ import annotations
 import os
 
 ENV = "MINDNODE_TEST_FAULTS"
-KNOWN = {"double-seal", "debug-api"}
+KNOWN = {"double-seal", "debug-api", "few-heartbeats"}
 
 
 def active() -> frozenset[str]:

@@ -65,6 +65,9 @@ class RpcClient:
     def validators(self) -> dict[str, Any]:
         return self._call("GET", "/validators")
 
+    def rewards(self, address: str) -> dict[str, Any]:
+        return self._call("GET", f"/rewards/{address}")
+
     def peers(self) -> list[dict[str, Any]]:
         return self._call("GET", "/peers")
 

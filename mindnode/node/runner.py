@@ -44,13 +44,20 @@ def _lock_datadir(dd: DataDir):
 
 def run_node(dd: DataDir, *, validator: bool, listen: list[str], bootnodes: list[str] | None,
              rpc_host: str | None, rpc_port: int | None, log_format: str, password_file: Path | None,
-             status_line: bool) -> None:
+             status_line: bool, provide: bool = True, hardware_class: str | None = None,
+             bandwidth_kbps: int | None = None) -> None:
     from mindnode.node.chain import Chain
     from mindnode.node.service import NodeOptions, setup_logging
 
     setup_logging(log_format)
     cfg = load_config(dd)
     genesis = load_node_genesis(dd)
+    classes = [c.name for c in genesis.params.hardware_classes]
+    if hardware_class is not None and hardware_class not in classes:
+        from mindnode.errors import ConfigError
+
+        raise ConfigError(f"--hardware-class {hardware_class!r} is not a hardware class of {genesis.chain_id} "
+                          f"(one of: {', '.join(classes)})")
     store_key = dd.keystore
     password = None
     if store_key.needs_password(cfg.node_key):
@@ -65,7 +72,7 @@ def run_node(dd: DataDir, *, validator: bool, listen: list[str], bootnodes: list
         listen=listen or list(cfg.p2p_listen),
         bootnodes=cfg.bootnodes if bootnodes is None else bootnodes,
         rpc_host=rpc_host or cfg.api_host, rpc_port=cfg.api_port if rpc_port is None else rpc_port,
-        status_line=status_line,
+        status_line=status_line, provide=provide, hardware_class=hardware_class, bandwidth_kbps=bandwidth_kbps,
     )
     try:
         trio.run(_main, chain, key, opts)

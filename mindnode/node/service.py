@@ -28,7 +28,7 @@ from ledger.consensus import FutureHeader
 from ledger.errors import LedgerError
 from ledger.keys import PrivateKey, address_from_text, address_to_text
 from ledger.store import UnknownParent
-from mindnode.node import errors, faults, sync
+from mindnode.node import errors, faults, provider, sync
 from mindnode.node.chain import Chain
 from mindnode.node.mempool import Mempool
 from mindnode.node.metrics import NodeMetrics
@@ -52,6 +52,9 @@ class NodeOptions:
     rpc_port: int = 8645
     status_line: bool = False
     regossip_s: float = 10.0
+    provide: bool = False                 # gossip heartbeats, declare a mining profile (`start`: on)
+    hardware_class: str | None = None     # None: provider.detect_hardware_class()
+    bandwidth_kbps: int | None = None     # self-declared; None: provider.DEFAULT_BANDWIDTH_KBPS
 
 
 class NodeService:
@@ -74,6 +77,9 @@ class NodeService:
         self._head_seen_ms = now_ms()
         self.started_ms = now_ms()
         self.rpc_url = ""
+        self.heartbeats = provider.HeartbeatPool()
+        self.relay = provider.relay_key(key)
+        self._profile_sent_ms = 0
         self._refresh_metrics()
 
     # ---------------------------------------------------------------------------------- views
@@ -128,6 +134,13 @@ class NodeService:
 
     def validators(self) -> dict[str, Any]:
         return self.chain.validators_json()
+
+    def rewards(self, address: str) -> dict[str, Any]:
+        try:
+            addr = address_from_text(address)
+        except Exception as exc:
+            raise errors.BadRequest(str(exc)) from None
+        return self.chain.rewards_json(addr)
 
     def peers(self) -> list[dict[str, Any]]:
         return [{"peer_id": p, "head": self._peer_heads.get(p)} for p in self.net.connected_peers()]
@@ -299,16 +312,25 @@ class NodeService:
 
     async def _submit_evidence(self) -> None:
         """Turn detected offences into evidence transactions from this node's account."""
+        for tx in self.chain.take_evidence_txs(self.key, self._own_next_nonce()):
+            if await self._submit_own(tx, "evidence"):
+                log.warning("submitted evidence", extra={"event": "evidence", "tx": tx.hash.hex()})
+
+    def _own_next_nonce(self) -> int:
+        """The node key's next nonce after its transactions waiting in the mempool."""
         pending = sum(1 for e in self.mempool.entries() if e.sender == self.key.address)
-        for tx in self.chain.take_evidence_txs(self.key, self.chain.account_nonce(self.key.address) + pending):
-            raw = tx.encode()
-            try:
-                self._admit_tx(raw)
-            except errors.TxRejected as exc:
-                log.warning("own evidence transaction refused: %s", exc)
-                continue
-            log.warning("submitted evidence", extra={"event": "evidence", "tx": tx.hash.hex()})
-            await self.net.publish("tx", raw)
+        return self.chain.account_nonce(self.key.address) + pending
+
+    async def _submit_own(self, tx, what: str) -> bool:
+        """Put a transaction this node signed into its mempool and gossip it; False if refused."""
+        raw = tx.encode()
+        try:
+            self._admit_tx(raw)
+        except errors.TxRejected as exc:
+            log.warning("own %s transaction refused: %s", what, exc)
+            return False
+        await self.net.publish("tx", raw)
+        return True
 
     # ------------------------------------------------------------------------------ sealing
     async def _seal_loop(self) -> None:
@@ -344,12 +366,16 @@ class NodeService:
 
     def _seal(self, timestamp_ms: int, difficulty: int) -> None:
         p = self.chain.params
-        entries = self.mempool.select(self.chain.account_nonce, max_txs=p.max_block_txs,
+        entries = self.mempool.select(self.chain.account_nonce, max_txs=p.max_block_txs - 1,
                                       max_bytes=p.max_block_bytes // 2)
+        txs = [e.tx for e in entries]
+        uptime = self._uptime_tx(timestamp_ms)
+        if uptime is not None:
+            txs.append(uptime)
         t0 = time.perf_counter()
         skipped: list[bytes] = []
         try:
-            block = self.chain.seal(self.key, [e.tx for e in entries], timestamp_ms, difficulty,
+            block = self.chain.seal(self.key, txs, timestamp_ms, difficulty,
                                     on_skip=lambda tx, exc: skipped.append(tx.hash))
         except Exception as exc:
             log.error("sealing failed: %s: %s", type(exc).__name__, exc)
@@ -374,6 +400,87 @@ class NodeService:
                 log.warning("TEST FAULT double-seal: gossiping a second block at height %d", info.height)
                 self._nursery.start_soon(self.net.publish, "block", self.chain.encode_block(twin))
         self._on_new_head()
+
+    # --------------------------------------------------------------------------- heartbeats
+    def _uptime_tx(self, timestamp_ms: int):
+        """The heartbeats this proposer has seen, as its block's `uptime` transaction (or None)."""
+        day = self.chain.clock.day_of(timestamp_ms // 1000)
+        seen = self.heartbeats.heartbeats(day)
+        if not seen:
+            return None
+        try:
+            return self.chain.uptime_tx(self.relay, seen, timestamp_ms)
+        except Exception as exc:  # never let uptime bookkeeping stop block production
+            log.warning("could not build the uptime transaction: %s: %s", type(exc).__name__, exc)
+            return None
+
+    def _validate_heartbeat_gossip(self, data: bytes, peer: str) -> Validation:
+        verdict, hb, reason = provider.classify(data, chain_id=self.chain.chain_id, clock=self.chain.clock,
+                                                now_s=now_ms() // 1000)
+        if verdict == provider.REJECT:
+            log.info("rejected heartbeat from %s: %s", peer, reason)
+            return REJECT
+        if verdict == provider.IGNORE or self.chain.mining_profile(hb.provider) is None:
+            return IGNORE  # late/early at a boundary, or a provider that earns nothing anyway
+        return ACCEPT if self.heartbeats.add(hb) else IGNORE
+
+    async def _on_heartbeat(self, data: bytes, peer: str) -> None:
+        return None  # kept by the validator
+
+    async def _provider_loop(self) -> None:
+        """Once per chain hour: declare the mining profile if the chain does not have it yet, then
+        sign a heartbeat, keep it (this node may propose) and gossip it."""
+        from ledger.economics.uptime import sign_heartbeat
+
+        clock = self.chain.clock
+        await self._may_seal.wait()  # after the initial sync: nonces and the profile are current
+        sent: tuple[int, int] | None = None
+        while True:
+            now = now_ms() / 1000
+            day, hour = clock.hour_of(int(now))
+            if day >= 0 and (day, hour) != sent:
+                sent = (day, hour)
+                await self._ensure_profile()
+                if "few-heartbeats" in self.faults and hour >= self.chain.params.qualifying_hours:
+                    pass  # TEST-ONLY: online in exactly the qualifying bar of hours, which is not more
+                else:
+                    hb = sign_heartbeat(self.key, self.chain.chain_id, day, hour)
+                    self.heartbeats.add(hb)
+                    await self.net.publish("heartbeat", hb.encode())
+            nxt = clock.day_start(0) if day < 0 else (
+                clock.hour_start(day, hour + 1) if hour < 23 else clock.day_start(day + 1))
+            await trio.sleep(max(0.05, nxt - now + 0.01))
+
+    def hardware_class(self) -> str:
+        return self.opts.hardware_class or provider.detect_hardware_class()
+
+    async def _ensure_profile(self) -> None:
+        """Send a `mining_profile` transaction when the chain has none for this node, or when
+        --hardware-class / --bandwidth-kbps ask for another one; at most every few slots. A
+        registered jobs provider is left alone: its benchmark record (`mindnode provider register`)
+        sets the profile, and a start-up guess must not overwrite a measurement."""
+        from ledger.registry import body_class
+        from ledger.tx import sign_tx
+
+        have = self.chain.mining_profile(self.key.address)
+        explicit = self.opts.hardware_class is not None or self.opts.bandwidth_kbps is not None
+        if have is not None and not explicit:
+            return
+        if self.chain.is_jobs_provider(self.key.address):
+            return
+        want = (self.opts.hardware_class or (have.hardware_class if have else self.hardware_class()),
+                self.opts.bandwidth_kbps if self.opts.bandwidth_kbps is not None
+                else (have.bandwidth_kbps if have else provider.DEFAULT_BANDWIDTH_KBPS))
+        if have is not None and (have.hardware_class, have.bandwidth_kbps) == want:
+            return
+        if now_ms() - self._profile_sent_ms < max(10_000, 5 * self.chain.block_time_ms):
+            return  # the last one may still be on its way into a block
+        self._profile_sent_ms = now_ms()
+        tx = sign_tx(self.key, self.chain.chain_id, self._own_next_nonce(), 0,
+                     body_class("mining_profile")(hardware_class=want[0], bandwidth_kbps=want[1]))
+        if await self._submit_own(tx, "mining_profile"):
+            log.info("declared mining profile", extra={"event": "mining_profile", "hardware_class": want[0],
+                                                       "bandwidth_kbps": want[1], "tx": tx.hash.hex()})
 
     # ------------------------------------------------------------------------------- sync
     async def _serve_sync(self, data: bytes, peer: str) -> bytes:
@@ -552,6 +659,7 @@ class NodeService:
         self.net.subscribe("block", self._validate_block_gossip, self._on_block)
         self.net.subscribe("tx", self._validate_tx_gossip, self._on_tx)
         self.net.subscribe("vote", self._validate_vote_gossip, self._on_vote)
+        self.net.subscribe("heartbeat", self._validate_heartbeat_gossip, self._on_heartbeat)
         self.net.serve(sync.PROTOCOL, self._serve_sync)
         async with trio.open_nursery() as nursery:
             self._nursery = nursery
@@ -569,6 +677,8 @@ class NodeService:
                 nursery.start_soon(self._seal_loop)
             if self.opts.status_line:
                 nursery.start_soon(self._status_line)
+            if self.opts.provide:
+                nursery.start_soon(self._provider_loop)
             log.info("node started", extra={"event": "started", "peer_id": str(self.net.peer_id),
                                             "rpc": self.rpc_url, "listen": self.net.listen_addrs(),
                                             "height": self.chain.head.height, "t_ms": now_ms()})

@@ -106,3 +106,15 @@ def test_init_errors_leave_nothing_behind(tmp_path):
     r = run(["init", "--genesis", "devnet", "--datadir", str(tmp_path / "z")], input="")
     assert r.exit_code == 1 and r.stderr.splitlines()[-1].startswith("error: a password is needed")
     assert not (tmp_path / "z").exists()
+
+
+def test_init_says_when_the_reward_pools_are_over(tmp_path):
+    """The packaged devnet genesis has a fixed date: its pools finished vesting long ago, so init
+    points at --genesis-time now; re-based, the note goes away and allocation_start moves too."""
+    r = run(["init", "--genesis", "devnet", "--datadir", str(tmp_path / "a"), "--devnet-key", "0"])
+    assert r.exit_code == 0 and "reward pools stopped unlocking" in r.stdout and "--genesis-time now" in r.stdout
+    r = run(["init", "--genesis", "devnet", "--datadir", str(tmp_path / "b"), "--devnet-key", "0",
+             "--genesis-time", "now"])
+    assert r.exit_code == 0 and "reward pools" not in r.stdout
+    g = load_node_genesis(DataDir(tmp_path / "b"))
+    assert g.allocation_start == g.timestamp and g.params.genesis_price_micro_usd == 1_000_000

@@ -35,7 +35,8 @@ def _closed_port() -> int:
 def test_no_node_is_one_line_error(tmp_path):
     url = f"http://127.0.0.1:{_closed_port()}"
     for args in (["status", "--rpc", url], ["block", "1", "--rpc", url], ["tx", "transfer", "mnx", "1", "--rpc", url,
-                                                                         "--datadir", str(tmp_path)]):
+                                                                         "--datadir", str(tmp_path)],
+                 ["rewards", "mnx", "--rpc", url], ["rewards", "withdraw", "--rpc", url, "--datadir", str(tmp_path)]):
         out = subprocess.run([sys.executable, "-m", "mindnode", *args], capture_output=True, text=True, timeout=30)
         assert out.returncode != 0
         assert out.stderr.startswith("error: ") and out.stderr.count("\n") == 1, out.stderr
@@ -48,7 +49,8 @@ def test_no_node_is_one_line_error(tmp_path):
 
 def test_every_node_command_has_help():
     for cmd in (["start"], ["status"], ["block"], ["account"], ["tx"], ["tx", "transfer"], ["tx", "stake"],
-                ["tx", "unstake"], ["tx", "register-validator"], ["devnet"]):
+                ["tx", "unstake"], ["tx", "register-validator"], ["devnet"], ["rewards"], ["rewards", "show"],
+                ["rewards", "withdraw"]):
         out = subprocess.run([sys.executable, "-m", "mindnode", *cmd, "--help"], capture_output=True, text=True,
                              timeout=30)
         assert out.returncode == 0 and "Usage:" in out.stdout, (cmd, out.stderr)
@@ -68,3 +70,14 @@ def test_port_in_use_is_one_line_error(tmp_path):
     api.close()
     assert out.returncode == 1
     assert out.stderr.count("\n") == 1 and "Address already in use" in out.stderr, out.stderr
+
+
+@pytest.mark.timeout(60)
+def test_unknown_hardware_class_is_one_line_error(tmp_path):
+    dd = tmp_path / "node"
+    subprocess.run([sys.executable, "-m", "mindnode", "init", "--genesis", "devnet", "--datadir", str(dd),
+                    "--devnet-key", "5"], check=True, capture_output=True, timeout=30)
+    out = subprocess.run([sys.executable, "-m", "mindnode", "start", "--datadir", str(dd), "--no-bootnodes",
+                          "--hardware-class", "quantum"], capture_output=True, text=True, timeout=30)
+    assert out.returncode == 1 and out.stderr.count("\n") == 1
+    assert "not a hardware class" in out.stderr and "gpu-high" in out.stderr, out.stderr
