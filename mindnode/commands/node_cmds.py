@@ -99,11 +99,15 @@ def fmt_amount(units: int | str) -> str:
               help="Bind the HTTP API here [default: config.toml [api], 127.0.0.1].")
 @click.option("--log-format", type=click.Choice(["text", "json"]), default="text", show_default=True,
               help="Log lines as text, or one JSON object per line (services, benchmarks).")
+@click.option("--no-provide", is_flag=True,
+              help="Do not offer compute: no provider registration, no training or verifying jobs.")
 @password_file_option
 def start(datadir: Path | None, validator: bool, listen: tuple[str, ...], bootnode: tuple[str, ...],
-          no_bootnodes: bool, rpc: str | None, log_format: str, password_file: Path | None) -> None:
+          no_bootnodes: bool, rpc: str | None, log_format: str, no_provide: bool, password_file: Path | None) -> None:
     """Run the node: join the network, sync, follow the chain, serve the HTTP API, and as a
-    --validator seal blocks in turn. Stops cleanly on Ctrl-C or SIGTERM."""
+    --validator seal blocks in turn. Unless --no-provide, the node is a provider: it benchmarks
+    itself, registers on chain, offers on jobs it meets, trains and verifies them.
+    Stops cleanly on Ctrl-C or SIGTERM."""
     import sys
 
     from mindnode.node.runner import run_node
@@ -117,7 +121,8 @@ def start(datadir: Path | None, validator: bool, listen: tuple[str, ...], bootno
         host, port = host, int(p)
     run_node(dd, validator=validator, listen=list(listen), bootnodes=None if not bootnode and not no_bootnodes
              else list(bootnode), rpc_host=host, rpc_port=port, log_format=log_format,
-             password_file=password_file, status_line=sys.stderr.isatty() and log_format == "text")
+             password_file=password_file, status_line=sys.stderr.isatty() and log_format == "text",
+             provide=not no_provide)
 
 
 # ------------------------------------------------------------------------------------ status

@@ -44,7 +44,7 @@ def _lock_datadir(dd: DataDir):
 
 def run_node(dd: DataDir, *, validator: bool, listen: list[str], bootnodes: list[str] | None,
              rpc_host: str | None, rpc_port: int | None, log_format: str, password_file: Path | None,
-             status_line: bool) -> None:
+             status_line: bool, provide: bool = True) -> None:
     from mindnode.node.chain import Chain
     from mindnode.node.service import NodeOptions, setup_logging
 
@@ -65,7 +65,7 @@ def run_node(dd: DataDir, *, validator: bool, listen: list[str], bootnodes: list
         listen=listen or list(cfg.p2p_listen),
         bootnodes=cfg.bootnodes if bootnodes is None else bootnodes,
         rpc_host=rpc_host or cfg.api_host, rpc_port=cfg.api_port if rpc_port is None else rpc_port,
-        status_line=status_line,
+        status_line=status_line, provide=provide,
     )
     try:
         trio.run(_main, chain, key, opts)

@@ -52,6 +52,7 @@ class NodeOptions:
     rpc_port: int = 8645
     status_line: bool = False
     regossip_s: float = 10.0
+    provide: bool = False                 # run the provider agent and register as a provider (`start`: on)
 
 
 class NodeService:
@@ -64,7 +65,11 @@ class NodeService:
         self.metrics = NodeMetrics()
         self.mempool = Mempool()
         self.faults = faults.active()
-        self.net = Network(key.seed, chain.chain_id, options.listen, options.bootnodes)
+        self.net = Network(key.seed, chain.chain_id, options.listen, options.bootnodes,
+                           blob_dir=os.path.join(options.datadir, "blobs"))
+        from mindnode.node.job_service import JobService
+
+        self.jobs = JobService(self, os.path.join(options.datadir, "jobs"))
         self.syncing = False
         self._sync_wakeup = trio.Event()
         self._head_changed = trio.Event()
@@ -160,6 +165,14 @@ class NodeService:
         else:
             raise errors.BadRequest(f"unknown debug action {action!r}")
         return {"ok": True, "denied": sorted(self.net.denied)}
+
+    def extend_app(self, app) -> None:
+        """The jobs routes on the HTTP API (read through the chain at each call, never a stored view)."""
+        from mindnode.jobs.api import add_job_routes
+        from mindnode.node.job_service import add_routes
+
+        add_routes(app, self.jobs)      # first: /jobs/{id}/progress before /jobs/{id}
+        add_job_routes(app, lambda: self.chain.store.state())
 
     # ---------------------------------------------------------------------------- mempool
     def _admit_tx(self, raw: bytes):
@@ -552,6 +565,7 @@ class NodeService:
         self.net.subscribe("block", self._validate_block_gossip, self._on_block)
         self.net.subscribe("tx", self._validate_tx_gossip, self._on_tx)
         self.net.subscribe("vote", self._validate_vote_gossip, self._on_vote)
+        self.net.subscribe("job", self.jobs.validate_progress, self.jobs.on_progress_gossip)
         self.net.serve(sync.PROTOCOL, self._serve_sync)
         async with trio.open_nursery() as nursery:
             self._nursery = nursery
@@ -575,6 +589,7 @@ class NodeService:
             task_status.started(self)
             nursery.start_soon(self._metrics_loop)
             nursery.start_soon(self._regossip_loop, self.opts.regossip_s)
+            nursery.start_soon(self.jobs.run, self.opts.provide, self._may_seal)
 
     async def _metrics_loop(self) -> None:
         while True:

@@ -105,8 +105,13 @@ def devnet3(tmp_path_factory):
         net.wait_up(timeout=60)
         yield net
     finally:
-        codes = net.stop()
-        for n in net.nodes:
-            log = n.log_path.read_text(errors="replace")
-            assert "Traceback" not in log, f"node {n.index} logged a traceback:\n{log[-3000:]}"
-        assert all(c in (0, None, -9) for c in codes.values()), codes
+        stop_and_check(net)
+
+
+def stop_and_check(net: Devnet) -> None:
+    """Stop every node; no node may have logged a traceback or exited with an error."""
+    codes = net.stop()
+    for n in net.nodes:
+        log = n.log_path.read_text(errors="replace")
+        assert "Traceback" not in log, f"node {n.index} logged a traceback:\n{log[-3000:]}"
+    assert all(c in (0, None, -9) for c in codes.values()), codes
