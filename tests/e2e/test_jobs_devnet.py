@@ -23,10 +23,10 @@ from pathlib import Path
 
 import pytest
 
-from ledger.jobs.cid import cid_of
-from ledger.jobs.rules import WORK_UNIT_SAMPLES
 from ledger.economics.fees import split_utilisation_fee
 from ledger.genesis_file import load_genesis
+from ledger.jobs.cid import cid_of
+from ledger.jobs.rules import WORK_UNIT_SAMPLES
 from ledger.keys import address_from_text, address_to_text, devnet_key
 from mindnode.jobs import examples
 from mindnode.node.devnet import Devnet
