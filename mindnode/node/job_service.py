@@ -281,7 +281,7 @@ def add_routes(app: Any, jobs: JobService) -> None:
 
     @app.get("/blobs/{cid}", summary="A content-addressed blob (weights, checkpoints), fetched from peers if needed",
              response_class=Response)
-    async def blob(cid: str) -> Response:
+    async def blob(cid: str):  # no return annotation: a forward ref FastAPI cannot resolve
         try:
             data = await jobs.get(cid)
         except p2p_errors.InvalidContentId as exc:

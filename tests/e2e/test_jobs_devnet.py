@@ -168,3 +168,85 @@ def test_digits_mlp_trains_verifies_and_pays_on_a_devnet(jobnet, tmp_path):
     # a job id that does not exist / a result id nobody has: one-line errors
     r = cli("job", "result", "999", "-o", str(out), "--rpc", n0.rpc)
     assert r.returncode != 0 and "Traceback" not in r.stderr and r.stderr.strip()
+
+    # `job watch --json` of a finished job: one line with its final state, exit 0
+    r = cli("job", "watch", str(rec["id"]), "--json", "--rpc", n0.rpc)
+    assert r.returncode == 0, r.stderr
+    last = json.loads(r.stdout.strip().splitlines()[-1])
+    assert last["state"] == "done" and last["step"] >= doc["limits"]["steps"] - 5
+    # `provider status` of a node: its record, with the finished job counted
+    w = sorted(workers)[0]
+    wnode = jobnet.nodes[providers.index(w)]
+    r = cli("provider", "status", "--rpc", wnode.rpc, "--datadir", str(wnode.datadir), "--json")
+    assert r.returncode == 0, r.stderr
+    assert json.loads(r.stdout)["provider"]["jobs_done"] >= 1
+
+
+def test_blob_route_refuses_bad_ids_and_unknown_blobs(jobnet):
+    from mindnode.node.errors import BadRequest, NotFound
+
+    n0 = jobnet.nodes[0]
+    with RpcClient(n0.rpc, timeout=30) as c:
+        with pytest.raises(BadRequest):
+            c.get_bytes("/blobs/not-a-cid")
+        with pytest.raises(NotFound):          # nobody holds it: every peer says so
+            c.get_bytes("/blobs/" + cid_of(b"nobody has this blob"))
+        empty = c._call("GET", "/jobs/4242/progress")
+    assert empty["workers"] == {} and empty["step"] == 0
+
+
+def test_a_job_nobody_can_take_expires_at_its_deadline_with_a_full_refund(jobnet, tmp_path):
+    n0 = jobnet.nodes[0]
+    doc = json.loads(examples.text("digits-mlp"))
+    # no provider meets the score, the offer window outlasts the deadline: the deadline decides
+    doc.update(deadline_s=10, hardware={"class": "cpu", "min_score": 10**15},
+               scheduling={"offer_window": 200, "replay_steps": 5})
+    spec = tmp_path / "unservable.json"
+    spec.write_text(json.dumps(doc))
+    before = balance(n0, SUBMITTER)
+    r = cli("job", "submit", str(spec), "--wait", "--json", "--rpc", n0.rpc, "--datadir", str(n0.datadir),
+            "--key", "client", "--timeout", "120", timeout=180)
+    assert r.returncode == 0, r.stderr + r.stdout
+    rec = json.loads(r.stdout.strip().splitlines()[-1])
+    assert rec["state"] == "expired" and rec["assigned"] == []
+    assert int(rec["refunded"]) == int(rec["budget"]) and int(rec["fee_paid"]) == 0 and rec["payments"] == []
+    assert balance(n0, SUBMITTER) == before
+
+
+def test_a_worker_killed_mid_job_is_replaced_and_loses_reputation(jobnet, tmp_path):
+    """A 4th provider joins (not a validator), so after a replacement someone who did not train is
+    left to verify. One assigned worker is SIGKILLed after its step-100 area: the survivor reports
+    it, the chain marks it missing and assigns the spare offer, the job still finishes and pays."""
+    from .conftest import free_ports
+
+    p2p, rpc = free_ports(2)
+    extra = jobnet.add_node(4, p2p, rpc, validator=False)
+    jobnet.start_node(extra)
+    jobnet.wait_up(timeout=60, nodes=[extra])
+    n0 = jobnet.nodes[0]
+    providers = [address_to_text(devnet_key(n.index).address) for n in jobnet.nodes]
+    for a in providers:
+        wait_for(f"provider {a[:12]} registered", lambda a=a: get(n0, f"/providers/{a}"), timeout=60)
+    doc = json.loads(examples.text("digits-mlp"))
+    doc.update(workers=2, min_workers=2)
+    spec = tmp_path / "digits-mlp-2.json"
+    spec.write_text(json.dumps(doc))
+    r = cli("job", "submit", str(spec), "--json", "--rpc", n0.rpc, "--datadir", str(n0.datadir), "--key", "client")
+    assert r.returncode == 0, r.stderr
+    tx = json.loads(r.stdout)["hash"]
+    job = wait_for("the job running", lambda: (j := get(n0, f"/jobs/by-tx/{tx}"))["state"] == "running" and j,
+                   timeout=60)
+    # never kill the node the test talks to
+    victim_addr = next(w["provider"] for w in job["assigned"] if w["provider"] != providers[0])
+    victim = jobnet.nodes[providers.index(victim_addr)]
+    rep_before = get(n0, f"/providers/{victim_addr}")["reputation"]
+    wait_for("training past step 100", lambda: get(n0, f"/jobs/{job['id']}/progress")["step"] >= 100, timeout=180)
+    jobnet.stop_node(victim, kill=True)
+    final = wait_for("the job finished", lambda: (j := get(n0, f"/jobs/{job['id']}"))["state"] in
+                     ("done", "failed", "expired") and j, timeout=400, interval=1.0)
+    assert final["state"] == "done", final
+    assert final["verified_metric"] >= 0.95
+    left = [w for w in final["assigned"] if w["provider"] == victim_addr]
+    assert left and not left[0]["active"]
+    assert len([w for w in final["assigned"] if w["active"]]) == 2     # the spare offer replaced it
+    assert get(n0, f"/providers/{victim_addr}")["reputation"] < rep_before
