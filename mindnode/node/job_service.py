@@ -253,6 +253,8 @@ class JobService:
         from mindnode.jobs.agent import ProviderAgent
 
         self._token = trio.lowlevel.current_trio_token()
+        if provide:          # importing torch takes a second or two: not in the node's loop
+            await trio.to_thread.run_sync(_limit_torch_threads)
         async with trio.open_nursery() as n:
             n.start_soon(self.progress_loop)
             if not provide:
@@ -266,6 +268,21 @@ class JobService:
                 await self.svc._head_changed.wait()
 
             await self.agent.run(new_head)
+
+
+def _limit_torch_threads() -> None:
+    """Torch's intra-op pool defaults to every core, and its OpenMP workers spin while they wait:
+    next to the node's own loop (and other nodes of a devnet) that oversubscribes the CPU and made
+    digits-mlp steps ~10x slower than in a lone process. A node uses half the cores for training
+    (at least one) unless MINDNODE_TORCH_THREADS says otherwise."""
+    import os
+
+    import torch
+
+    want = os.environ.get("MINDNODE_TORCH_THREADS")
+    n = int(want) if want and want.isdigit() and int(want) > 0 else max(1, (os.cpu_count() or 2) // 2)
+    torch.set_num_threads(n)
+    log.info("training uses %d torch threads", n)
 
 
 def add_routes(app: Any, jobs: JobService) -> None:
