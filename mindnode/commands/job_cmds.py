@@ -302,16 +302,17 @@ def watch(job_id: int, interval: float, timeout: float, rpc_url, datadir, as_jso
                     raise MindnodeError(f"job {job_id} is still {rec['state']} after {timeout:.0f} s")
                 time.sleep(interval)
         cols = (TextColumn("job {task.fields[job]} [bold]{task.fields[state]}[/]"), BarColumn(),
-                TextColumn("step {task.completed:.0f}/{task.total:.0f}"), TextColumn("loss {task.fields[loss]}"),
+                TextColumn("step {task.fields[steps]}"), TextColumn("loss {task.fields[loss]}"),
                 TextColumn("workers {task.fields[workers]}"), TimeElapsedColumn(), TextColumn("ETA"),
                 TimeRemainingColumn())
         with Progress(*cols) as bar:
-            task = bar.add_task("train", total=None, job=job_id, state="?", loss="-", workers=0)
+            task = bar.add_task("train", total=None, job=job_id, state="?", loss="-", workers=0, steps="-")
             while True:
                 rec, prog = poll()
                 loss = "-" if prog["loss"] is None else f"{prog['loss']:.4f}"
                 bar.update(task, total=prog["total_steps"] or None, completed=prog["step"], state=rec["state"],
-                           loss=loss, workers=sum(1 for w in rec["assigned"] if w["active"]))
+                           loss=loss, workers=sum(1 for w in rec["assigned"] if w["active"]),
+                           steps=f"{prog['step']}/{prog['total_steps'] or '?'}")
                 if rec["state"] in TERMINAL:
                     break
                 if time.monotonic() > deadline:

@@ -149,9 +149,13 @@ def test_digits_mlp_trains_verifies_and_pays_on_a_devnet(jobnet, tmp_path):
         wait_for("the same record on every node", lambda n=n: get(n, f"/jobs/{rec['id']}")["state"] == "done")
         assert get(n, f"/jobs/{rec['id']}")["payments"] == rec["payments"]
 
-    # the weights download from a node (the verifier's, which fetched them) and match their id
+    # the weights download through the worker that did not post the result (it never stored them:
+    # its node fetches them from a peer) and match their id
+    other = jobnet.nodes[providers.index(sorted(workers)[1])]
+    assert not (other.datadir / "blobs").exists() or not any((other.datadir / "blobs").rglob(
+        rec["result"]["result_id"] + "*"))
     out = tmp_path / "out"
-    r = cli("job", "result", str(rec["id"]), "-o", str(out), "--rpc", jobnet.nodes[2].rpc, "--json")
+    r = cli("job", "result", str(rec["id"]), "-o", str(out), "--rpc", other.rpc, "--json")
     assert r.returncode == 0, r.stderr
     meta = json.loads(r.stdout)
     data = Path(meta["path"]).read_bytes()
@@ -174,6 +178,8 @@ def test_digits_mlp_trains_verifies_and_pays_on_a_devnet(jobnet, tmp_path):
     assert r.returncode == 0, r.stderr
     last = json.loads(r.stdout.strip().splitlines()[-1])
     assert last["state"] == "done" and last["step"] >= doc["limits"]["steps"] - 5
+    r = cli("job", "watch", str(rec["id"]), "--rpc", n0.rpc)        # the human view ends with the record
+    assert r.returncode == 0 and "/400" in r.stdout and "done" in r.stdout, r.stdout + r.stderr
     # `provider status` of a node: its record, with the finished job counted
     w = sorted(workers)[0]
     wnode = jobnet.nodes[providers.index(w)]
