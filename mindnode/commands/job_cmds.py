@@ -273,6 +273,86 @@ def rate(job_id: int, score: int, rpc_url, datadir, key_name, password_file, fee
     _echo_json(res) if as_json else click.echo(f"job_rate {res['hash']} sent")
 
 
+@job.command()
+@click.argument("job_id", type=int)
+@click.option("--interval", type=float, default=1.0, show_default=True, help="Seconds between updates.")
+@click.option("--timeout", type=float, default=3600.0, show_default=True, help="Give up after this many seconds.")
+@rpc_option
+@datadir_option
+@json_option
+def watch(job_id: int, interval: float, timeout: float, rpc_url, datadir, as_json: bool) -> None:
+    """Follow job JOB_ID live until it finishes: a progress bar of the workers' step, loss, workers, ETA
+    (progress the workers gossip on the job topic; the node keeps the latest). --json: one line per update."""
+    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
+    deadline = time.monotonic() + timeout
+    with _client(rpc_url, datadir) as c:
+        def poll() -> tuple[dict, dict]:
+            return c._call("GET", f"/jobs/{job_id}"), c._call("GET", f"/jobs/{job_id}/progress")
+
+        if as_json:
+            while True:
+                rec, prog = poll()
+                _echo_json({"id": job_id, "state": rec["state"], "step": prog["step"],
+                            "total_steps": prog["total_steps"], "loss": prog["loss"],
+                            "workers": sum(1 for w in rec["assigned"] if w["active"])})
+                if rec["state"] in TERMINAL:
+                    return
+                if time.monotonic() > deadline:
+                    raise MindnodeError(f"job {job_id} is still {rec['state']} after {timeout:.0f} s")
+                time.sleep(interval)
+        cols = (TextColumn("job {task.fields[job]} [bold]{task.fields[state]}[/]"), BarColumn(),
+                TextColumn("step {task.fields[steps]}"), TextColumn("loss {task.fields[loss]}"),
+                TextColumn("workers {task.fields[workers]}"), TimeElapsedColumn(), TextColumn("ETA"),
+                TimeRemainingColumn())
+        with Progress(*cols) as bar:
+            task = bar.add_task("train", total=None, job=job_id, state="?", loss="-", workers=0, steps="-")
+            while True:
+                rec, prog = poll()
+                loss = "-" if prog["loss"] is None else f"{prog['loss']:.4f}"
+                bar.update(task, total=prog["total_steps"] or None, completed=prog["step"], state=rec["state"],
+                           loss=loss, workers=sum(1 for w in rec["assigned"] if w["active"]),
+                           steps=f"{prog['step']}/{prog['total_steps'] or '?'}")
+                if rec["state"] in TERMINAL:
+                    break
+                if time.monotonic() > deadline:
+                    raise MindnodeError(f"job {job_id} is still {rec['state']} after {timeout:.0f} s")
+                time.sleep(interval)
+    _print_job(rec)
+
+
+@job.command()
+@click.argument("job_id", type=int)
+@click.option("-o", "--output", "out_dir", type=click.Path(file_okay=False, path_type=Path), required=True,
+              help="Directory to write the weights (safetensors) and the job's metrics into.")
+@click.option("--timeout", type=float, default=300.0, show_default=True, help="Seconds for the download.")
+@rpc_option
+@datadir_option
+@json_option
+def result(job_id: int, out_dir: Path, timeout: float, rpc_url, datadir, as_json: bool) -> None:
+    """Download the weights of job JOB_ID (the node fetches them from any peer that holds them) and
+    check them against the result's content id before writing DIR/job-ID.safetensors."""
+    from ledger.jobs.cid import cid_of
+
+    with _client(rpc_url, datadir) as c:
+        rec = c._call("GET", f"/jobs/{job_id}")
+        if not rec.get("result"):
+            raise MindnodeError(f"job {job_id} has no result yet (it is {rec['state']})")
+        cid = rec["result"]["result_id"]
+        data = c.get_bytes(f"/blobs/{cid}", timeout=timeout)
+    if cid_of(data) != cid:
+        raise MindnodeError(f"the downloaded weights do not match their id {cid}: not written")
+    out_dir.mkdir(parents=True, exist_ok=True)
+    path = out_dir / f"job-{job_id}.safetensors"
+    tmp = path.with_suffix(".part")
+    tmp.write_bytes(data)
+    tmp.replace(path)
+    meta = {"id": job_id, "result_id": cid, "state": rec["state"], "metrics": rec["result"]["metrics"],
+            "verified_metric": rec.get("verified_metric"), "path": str(path), "bytes": len(data)}
+    (out_dir / f"job-{job_id}.json").write_text(json.dumps(meta, indent=1, sort_keys=True))
+    _echo_json(meta) if as_json else click.echo(f"wrote {path} ({len(data)} bytes, id {cid} checked)")
+
+
 # -------------------------------------------------------------------------------------- provider
 @click.group()
 def provider() -> None:

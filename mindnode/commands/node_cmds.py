@@ -100,7 +100,8 @@ def fmt_amount(units: int | str) -> str:
 @click.option("--log-format", type=click.Choice(["text", "json"]), default="text", show_default=True,
               help="Log lines as text, or one JSON object per line (services, benchmarks).")
 @click.option("--no-provide", is_flag=True,
-              help="Do not offer compute: no mining profile, no uptime heartbeats (no mining reward).")
+              help="Do not offer compute: no provider registration, no jobs trained or verified, no mining "
+                   "profile or uptime heartbeats (so no mining reward).")
 @click.option("--hardware-class", metavar="CLASS", default=None,
               help="Hardware class for the mining reward (a genesis class: cpu, gpu-consumer, gpu-high, "
                    "gpu-datacenter) [default: a quick look at the machine].")
@@ -111,9 +112,10 @@ def start(datadir: Path | None, validator: bool, listen: tuple[str, ...], bootno
           no_bootnodes: bool, rpc: str | None, log_format: str, no_provide: bool, hardware_class: str | None,
           bandwidth_kbps: int | None, password_file: Path | None) -> None:
     """Run the node: join the network, sync, follow the chain, serve the HTTP API, and as a
-    --validator seal blocks in turn. Unless --no-provide, the node is a provider: it declares its
-    hardware class and (self-declared) bandwidth on chain and gossips a signed heartbeat every
-    chain hour, which earns the daily mining reward. Stops cleanly on Ctrl-C or SIGTERM."""
+    --validator seal blocks in turn. Unless --no-provide, the node is a provider: it benchmarks
+    itself and registers on chain, offers on jobs it meets, trains and verifies them, declares its
+    hardware class and (self-declared) bandwidth, and gossips a signed heartbeat every chain hour,
+    which earns the daily mining reward. Stops cleanly on Ctrl-C or SIGTERM."""
     import sys
 
     from mindnode.node.runner import run_node

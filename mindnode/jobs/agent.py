@@ -73,7 +73,9 @@ TransportFor = Callable[[int, str], Any]
 
 class ProviderAgent:
     def __init__(self, address: bytes, chain: ChainPort, blobs: BlobPort, transport_for: TransportFor,
-                 workdir: Path, *, offer: bool = True, zone: str = ""):
+                 workdir: Path, *, offer: bool = True, zone: str = "",
+                 on_progress: Callable[[int, Any], None] | None = None,
+                 run_worker: Callable[[Any], Awaitable[Any]] | None = None):
         self.address = address
         self.peer_id = address_to_text(address)
         self.chain = chain
@@ -91,6 +93,10 @@ class ProviderAgent:
         self.errors: list[str] = []          # what failed (for status and tests)
         self.report_wait_s = 10.0            # rank 0 waits this long for dropped peers to be marked
         self._nursery: trio.Nursery | None = None
+        # The daemon's hooks: `on_progress(job_id, trainer Progress)` after every step (may be called
+        # from a training thread), and `run_worker(worker)` to run `Worker.run` off the node's loop.
+        self.on_progress = on_progress
+        self.run_worker = run_worker
 
     async def run(self, new_head: Callable[[], Awaitable[None]]) -> None:
         """Poll after every new head until cancelled (`new_head()` returns when one arrived)."""
@@ -194,11 +200,13 @@ class ProviderAgent:
         def progress(p) -> None:
             if p.peers >= len(peers):
                 full_steps[0] = p.step
+            if self.on_progress is not None:
+                self.on_progress(job.id, p)
 
         w = Worker(self.transport_for(job.id, self.peer_id), peers, work.model_spec(spec), ds,
                    work.train_config(spec), job_id=f"job-{job.id}-{group_tag}", checkpoint_dir=ckpt_dir,
                    progress=progress)
-        result = await w.run()
+        result = await (self.run_worker(w) if self.run_worker is not None else w.run())
         dropped = sorted(set(peers) - set(result.group))
         from ledger.keys import address_from_text
 

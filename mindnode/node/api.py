@@ -180,4 +180,7 @@ async def serve_api(
     config.graceful_timeout = 1.0
     config.startup_timeout = 10
     app = create_app(node, debug_routes=debug_routes)
+    extend = getattr(node, "extend_app", None)     # further rooms' routes (jobs), if the node has them
+    if extend is not None:
+        extend(app)
     await serve(app, config, shutdown_trigger=shutdown_trigger or trio.sleep_forever, task_status=task_status)

@@ -43,10 +43,11 @@ class NetworkError(Exception):
 
 
 class Network:
-    def __init__(self, seed: bytes, chain_id: str, listen: list[str], bootnodes: list[str]):
+    def __init__(self, seed: bytes, chain_id: str, listen: list[str], bootnodes: list[str],
+                 blob_dir: str | None = None):
         self.chain_id = chain_id
         self.node = Node(NodeConfig(seed=seed, listen=list(listen), bootnodes=list(bootnodes),
-                                    chain_id=chain_id, gossip_max_bytes=MAX_GOSSIP))
+                                    chain_id=chain_id, gossip_max_bytes=MAX_GOSSIP, blob_dir=blob_dir))
         self.peer_id = self.node.peer_id
         self._subs: list[tuple[str, GossipValidator, GossipHandler]] = []
         self.denied: set[str] = set()

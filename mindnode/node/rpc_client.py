@@ -53,6 +53,16 @@ class RpcClient:
             return resp.text
         return resp.json()
 
+    def get_bytes(self, path: str, timeout: float | None = None) -> bytes:
+        """A binary GET (blobs); errors as for JSON calls."""
+        try:
+            resp = self._http.get(path, timeout=timeout if timeout is not None else self._http.timeout)
+        except httpx.TransportError as exc:
+            raise errors.RpcUnavailable(f"no mindnode answers at {self.url} ({type(exc).__name__})") from None
+        if resp.status_code >= 400:
+            return self._call("GET", path)     # raises the node's error
+        return resp.content
+
     def status(self) -> dict[str, Any]:
         return self._call("GET", "/status")
 

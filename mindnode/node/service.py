@@ -52,7 +52,9 @@ class NodeOptions:
     rpc_port: int = 8645
     status_line: bool = False
     regossip_s: float = 10.0
-    provide: bool = False                 # gossip heartbeats, declare a mining profile (`start`: on)
+    # `start`: on. Run the jobs provider agent (benchmark, register, offer, train, verify), gossip
+    # uptime heartbeats and declare a mining profile.
+    provide: bool = False
     hardware_class: str | None = None     # None: provider.detect_hardware_class()
     bandwidth_kbps: int | None = None     # self-declared; None: provider.DEFAULT_BANDWIDTH_KBPS
 
@@ -67,7 +69,11 @@ class NodeService:
         self.metrics = NodeMetrics()
         self.mempool = Mempool()
         self.faults = faults.active()
-        self.net = Network(key.seed, chain.chain_id, options.listen, options.bootnodes)
+        self.net = Network(key.seed, chain.chain_id, options.listen, options.bootnodes,
+                           blob_dir=os.path.join(options.datadir, "blobs"))
+        from mindnode.node.job_service import JobService
+
+        self.jobs = JobService(self, os.path.join(options.datadir, "jobs"))
         self.syncing = False
         self._sync_wakeup = trio.Event()
         self._head_changed = trio.Event()
@@ -173,6 +179,14 @@ class NodeService:
         else:
             raise errors.BadRequest(f"unknown debug action {action!r}")
         return {"ok": True, "denied": sorted(self.net.denied)}
+
+    def extend_app(self, app) -> None:
+        """The jobs routes on the HTTP API (read through the chain at each call, never a stored view)."""
+        from mindnode.jobs.api import add_job_routes
+        from mindnode.node.job_service import add_routes
+
+        add_routes(app, self.jobs)      # first: /jobs/{id}/progress before /jobs/{id}
+        add_job_routes(app, lambda: self.chain.store.state())
 
     # ---------------------------------------------------------------------------- mempool
     def _admit_tx(self, raw: bytes):
@@ -660,6 +674,7 @@ class NodeService:
         self.net.subscribe("tx", self._validate_tx_gossip, self._on_tx)
         self.net.subscribe("vote", self._validate_vote_gossip, self._on_vote)
         self.net.subscribe("heartbeat", self._validate_heartbeat_gossip, self._on_heartbeat)
+        self.net.subscribe("job", self.jobs.validate_progress, self.jobs.on_progress_gossip)
         self.net.serve(sync.PROTOCOL, self._serve_sync)
         async with trio.open_nursery() as nursery:
             self._nursery = nursery
@@ -685,6 +700,7 @@ class NodeService:
             task_status.started(self)
             nursery.start_soon(self._metrics_loop)
             nursery.start_soon(self._regossip_loop, self.opts.regossip_s)
+            nursery.start_soon(self.jobs.run, self.opts.provide, self._may_seal)
 
     async def _metrics_loop(self) -> None:
         while True:

@@ -1,0 +1,310 @@
+"""Jobs in the daemon: the provider agent (`mindnode.jobs.agent.ProviderAgent`) on the node's real
+chain, blob exchange and p2p tensor path, the provider registration at start, and live training
+progress on the ``job`` gossip topic (ledger/JOBS.md, "What a node does").
+
+Why the training runs in a thread with its own trio loop: a `trainer.worker.Worker` does its torch
+steps inline in the loop that runs it, and long CPU work in the daemon's loop stalls libp2p (Noise,
+yamux, gossip heartbeats) and block sealing. So `run_worker` runs `Worker.run` in `trio.run` on a
+worker thread, and `BridgedTransport` carries each send/recv back to the daemon's loop (where the
+libp2p host lives) with `trio.from_thread.run`, from a helper thread so concurrent sends of one
+round do not serialise.
+
+Ids: the agent and the trainer name peers by their account address text (``mn...``); the libp2p
+peer id of an account follows from its address (`ledger.keys.peer_id_from_address`), so the
+transport translates, and connects to a job peer it is not connected to yet before the first use.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import threading
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import msgpack
+import trio
+
+from ledger.keys import address_from_peer_id, address_from_text, address_to_text, peer_id_from_address
+from mindnode.node import errors
+from mindnode.node.network import ACCEPT, IGNORE, REJECT, Validation
+
+if TYPE_CHECKING:
+    from mindnode.node.service import NodeService
+
+log = logging.getLogger("mindnode.jobs")
+
+#: A progress message is a handful of numbers; anything bigger is not one.
+MAX_PROGRESS_BYTES = 512
+#: How often a training node gossips its latest progress (seconds).
+PROGRESS_EVERY_S = 1.0
+#: Provider terms a node registers with at start (`mindnode provider update` changes them).
+DEFAULT_PRICE_NMT = "0.01"
+BENCH_SECONDS = 0.3
+
+
+def libp2p_id(worker_id: str) -> str:
+    """The libp2p peer id of a job peer named by its address text (``mn...``)."""
+    return peer_id_from_address(address_from_text(worker_id))
+
+
+class BridgedTransport:
+    """The trainer's `Transport` for a worker running in another thread's trio loop: every call runs
+    on the daemon's loop (token) through the node's bulk service, with ``mn...`` ids translated."""
+
+    def __init__(self, jobs: JobService, self_id: str, token: trio.lowlevel.TrioToken):
+        self.jobs = jobs
+        self.self_id = self_id
+        self.token = token
+
+    async def _on_main(self, fn, *args):
+        call = functools.partial(trio.from_thread.run, fn, *args, trio_token=self.token)
+        return await trio.to_thread.run_sync(call)
+
+    async def send(self, peer_id: str, channel: str, data, timeout: float) -> None:
+        await self._on_main(self.jobs.bulk_send, peer_id, channel, bytes(data), timeout)
+
+    async def recv(self, peer_id: str, channel: str, timeout: float):
+        return await self._on_main(self.jobs.bulk_recv, peer_id, channel, timeout)
+
+
+class JobService:
+    """Ports of the provider agent over a running `NodeService`, plus progress and registration."""
+
+    def __init__(self, svc: NodeService, workdir: Path):
+        self.svc = svc
+        self.workdir = Path(workdir)
+        self.address = svc.key.address
+        self.me = address_to_text(self.address)
+        self.progress: dict[int, dict[str, dict[str, Any]]] = {}     # job -> worker (mn...) -> latest
+        self._own_dirty: set[int] = set()
+        self._token: trio.lowlevel.TrioToken | None = None
+        self.agent = None
+
+    # ------------------------------------------------------------------ ChainPort
+    def state(self):
+        return self.svc.chain.store.state()
+
+    async def submit(self, body) -> None:
+        """Sign with the node key at its next nonce after its pending transactions, admit, gossip."""
+        from ledger.tx import sign_tx
+
+        pending = sum(1 for e in self.svc.mempool.entries() if e.sender == self.address)
+        nonce = self.svc.chain.account_nonce(self.address) + pending
+        tx = sign_tx(self.svc.key, self.svc.chain.chain_id, nonce, 0, body)
+        raw = tx.encode()
+        self.svc._admit_tx(raw)            # errors.TxRejected: the agent records and logs it
+        await self.svc.net.publish("tx", raw)
+
+    # ------------------------------------------------------------------ BlobPort
+    @property
+    def blobs(self):
+        b = self.svc.net.node.blobs
+        if b is None:
+            raise errors.NodeError("this node has no blob store")
+        return b
+
+    def put(self, data: bytes) -> str:
+        return self.blobs.store.put(data)
+
+    async def get(self, cid: str) -> bytes:
+        path = await self.blobs.fetch(cid, timeout=120.0)
+        return await trio.to_thread.run_sync(path.read_bytes)
+
+    # ------------------------------------------------------------------ transport
+    def transport_for(self, job_id: int, self_id: str) -> BridgedTransport:
+        assert self._token is not None, "the job service is not running"
+        return BridgedTransport(self, self_id, self._token)
+
+    async def ensure_connected(self, worker_id: str) -> str:
+        pid = libp2p_id(worker_id)
+        node = self.svc.net.node
+        if pid != node.peer_id and pid not in node.peers():
+            await node.connect_peer(pid, timeout=10.0)
+        return pid
+
+    async def bulk_send(self, worker_id: str, channel: str, data: bytes, timeout: float) -> None:
+        from mindnode.tensor_transport import _map
+        from p2p import errors as p2p_errors
+
+        try:
+            pid = await self.ensure_connected(worker_id)
+            await self.svc.net.node.bulk.send(pid, channel, data, timeout)
+        except p2p_errors.P2PError as exc:
+            raise _map(worker_id, exc) from exc
+
+    async def bulk_recv(self, worker_id: str, channel: str, timeout: float):
+        from mindnode.tensor_transport import _map
+        from p2p import errors as p2p_errors
+
+        try:
+            return await self.svc.net.node.bulk.recv(libp2p_id(worker_id), channel, timeout)
+        except p2p_errors.P2PError as exc:
+            raise _map(worker_id, exc) from exc
+
+    async def run_worker(self, worker):
+        """`Worker.run` on a thread with its own trio loop, after connecting to every job peer.
+        Cancelling the caller stops the thread's loop at its next check (0.2 s)."""
+        for p in worker.group:
+            if p != self.me:
+                try:
+                    await self.ensure_connected(p)
+                except Exception as exc:  # the trainer's start handshake names the peer properly
+                    log.info("could not connect to job peer %s: %s", p[:12], exc)
+        stop = threading.Event()
+        out: list[Any] = []
+
+        async def main() -> None:
+            async with trio.open_nursery() as n:
+                async def watch() -> None:
+                    while not stop.is_set():
+                        await trio.sleep(0.2)
+                    n.cancel_scope.cancel()
+
+                n.start_soon(watch)
+                out.append(await worker.run())
+                n.cancel_scope.cancel()
+
+        try:
+            await trio.to_thread.run_sync(trio.run, main, abandon_on_cancel=True)
+        finally:
+            stop.set()
+        if not out:
+            raise RuntimeError("training stopped before it finished")
+        return out[0]
+
+    # ------------------------------------------------------------------ progress
+    def on_progress(self, job_id: int, p) -> None:
+        """Called by the agent after each step, from the training thread (dict writes only)."""
+        self.progress.setdefault(job_id, {})[self.me] = {
+            "step": int(p.step), "total_steps": int(p.total_steps), "loss": float(p.loss),
+            "samples_per_s": float(p.samples_per_s), "peers": int(p.peers), "t_ms": time.time_ns() // 1_000_000}
+        self._own_dirty.add(job_id)
+
+    async def progress_loop(self) -> None:
+        """Gossip this node's latest progress per job it trains, at most once per PROGRESS_EVERY_S."""
+        while True:
+            await trio.sleep(PROGRESS_EVERY_S)
+            dirty, self._own_dirty = self._own_dirty, set()
+            for job_id in sorted(dirty):
+                mine = self.progress.get(job_id, {}).get(self.me)
+                if mine is not None:
+                    await self.svc.net.publish("job", msgpack.packb({"job": job_id, **mine}))
+
+    def validate_progress(self, data: bytes, peer: str) -> Validation:
+        """A progress message from a worker assigned to that job (on chain); malformed -> REJECT."""
+        if len(data) > MAX_PROGRESS_BYTES:
+            return REJECT
+        try:
+            m = msgpack.unpackb(data, raw=False, strict_map_key=True)
+            job_id = m["job"]
+            rec = {"step": m["step"], "total_steps": m["total_steps"], "loss": float(m["loss"]),
+                   "samples_per_s": float(m["samples_per_s"]), "peers": m["peers"], "t_ms": m["t_ms"]}
+            if not all(isinstance(v, int) and 0 <= v < 2**63 for v in
+                       (job_id, rec["step"], rec["total_steps"], rec["peers"], rec["t_ms"])):
+                raise ValueError("bad integer field")
+            worker = address_from_peer_id(peer)
+        except Exception:
+            return REJECT
+        from ledger.jobs import records as R
+
+        job = R.get_job(self.state(), job_id)
+        if job is None or job.worker(worker) is None:
+            return IGNORE              # not (yet) a worker of that job on our head
+        self.progress.setdefault(job_id, {})[address_to_text(worker)] = rec
+        return ACCEPT
+
+    async def on_progress_gossip(self, data: bytes, peer: str) -> None:
+        return None  # kept by the validator
+
+    def progress_view(self, job_id: int) -> dict[str, Any]:
+        """The latest progress per worker and a summary (the slowest worker's step, mean loss)."""
+        per = dict(self.progress.get(job_id, {}))
+        if not per:
+            return {"job_id": job_id, "workers": {}, "step": 0, "total_steps": 0, "loss": None,
+                    "samples_per_s": 0.0}
+        return {"job_id": job_id, "workers": per, "step": min(r["step"] for r in per.values()),
+                "total_steps": max(r["total_steps"] for r in per.values()),
+                "loss": sum(r["loss"] for r in per.values()) / len(per),
+                "samples_per_s": sum(r["samples_per_s"] for r in per.values())}
+
+    # ------------------------------------------------------------------ registration and run
+    async def register(self, bench_seconds: float = BENCH_SECONDS) -> None:
+        """Benchmark (in a thread) and send `provider_register` unless the chain has our record."""
+        from ledger.jobs import records as R
+        from ledger.txkinds.provider_register import ProviderRegister
+        from mindnode.jobs import benchmark
+        from mindnode.jobs.spec import parse_nmt
+
+        if R.get_provider(self.state(), self.address) is not None:
+            return
+        r = await trio.to_thread.run_sync(benchmark.run, bench_seconds)
+        body = ProviderRegister(hardware_class=r.hardware_class, score=r.score, price=parse_nmt(DEFAULT_PRICE_NMT,
+                                "price"), capacity=1, zone="", bandwidth_kbps=100_000)
+        try:
+            await self.submit(body)
+            log.info("registered as a provider", extra={"event": "provider_register",
+                                                        "hardware_class": r.hardware_class, "score": r.score})
+        except errors.NodeError as exc:
+            log.warning("provider registration refused: %s", exc)
+
+    async def run(self, provide: bool, ready: trio.Event) -> None:
+        from mindnode.jobs.agent import ProviderAgent
+
+        self._token = trio.lowlevel.current_trio_token()
+        if provide:          # importing torch takes a second or two: not in the node's loop
+            await trio.to_thread.run_sync(_limit_torch_threads)
+        async with trio.open_nursery() as n:
+            n.start_soon(self.progress_loop)
+            if not provide:
+                return
+            await ready.wait()             # after the initial sync: nonces and records are current
+            await self.register()
+            self.agent = ProviderAgent(self.address, self, self, self.transport_for, self.workdir,
+                                       on_progress=self.on_progress, run_worker=self.run_worker)
+
+            async def new_head() -> None:
+                await self.svc._head_changed.wait()
+
+            await self.agent.run(new_head)
+
+
+def _limit_torch_threads() -> None:
+    """Torch's intra-op pool defaults to every core, and its OpenMP workers spin while they wait:
+    next to the node's own loop (and other nodes of a devnet) that oversubscribes the CPU and made
+    digits-mlp steps ~10x slower than in a lone process. A node uses half the cores for training
+    (at least one) unless MINDNODE_TORCH_THREADS says otherwise."""
+    import os
+
+    import torch
+
+    want = os.environ.get("MINDNODE_TORCH_THREADS")
+    n = int(want) if want and want.isdigit() and int(want) > 0 else max(1, (os.cpu_count() or 2) // 2)
+    torch.set_num_threads(n)
+    log.info("training uses %d torch threads", n)
+
+
+def add_routes(app: Any, jobs: JobService) -> None:
+    """`/jobs/{id}/progress` and `/blobs/{cid}` (a blob from this node, fetched from peers if needed)."""
+    from fastapi.responses import Response
+
+    from p2p import errors as p2p_errors
+    from p2p.blob import cid_of
+
+    @app.get("/jobs/{job_id}/progress", summary="Latest training progress per worker of a job (from gossip)")
+    async def progress(job_id: int) -> dict:
+        return jobs.progress_view(job_id)
+
+    @app.get("/blobs/{cid}", summary="A content-addressed blob (weights, checkpoints), fetched from peers if needed",
+             response_class=Response)
+    async def blob(cid: str):  # no return annotation: a forward ref FastAPI cannot resolve
+        try:
+            data = await jobs.get(cid)
+        except p2p_errors.InvalidContentId as exc:
+            raise errors.BadRequest(str(exc)) from None
+        except p2p_errors.P2PError as exc:
+            raise errors.NotFound(f"blob {cid}: {exc}") from None
+        if cid_of(data) != cid:      # the store checks on write; a disk fault must not pass as the blob
+            raise errors.NodeError(f"stored blob {cid} does not match its id")
+        return Response(data, media_type="application/octet-stream")
