@@ -29,6 +29,7 @@ import trio
 from ledger.keys import address_from_peer_id, address_from_text, address_to_text, peer_id_from_address
 from mindnode.node import errors
 from mindnode.node.network import ACCEPT, IGNORE, REJECT, Validation
+from mindnode.node.provider import DEFAULT_BANDWIDTH_KBPS
 
 if TYPE_CHECKING:
     from mindnode.node.service import NodeService
@@ -240,12 +241,17 @@ class JobService:
         if R.get_provider(self.state(), self.address) is not None:
             return
         r = await trio.to_thread.run_sync(benchmark.run, bench_seconds)
-        body = ProviderRegister(hardware_class=r.hardware_class, score=r.score, price=parse_nmt(DEFAULT_PRICE_NMT,
-                                "price"), capacity=1, zone="", bandwidth_kbps=100_000)
+        # the record also sets the mining profile: an operator's --hardware-class/--bandwidth-kbps
+        # win over the quick measurement (the bandwidth is self-declared either way)
+        opts = self.svc.opts
+        hw_class = opts.hardware_class or r.hardware_class
+        bandwidth = opts.bandwidth_kbps if opts.bandwidth_kbps is not None else DEFAULT_BANDWIDTH_KBPS
+        body = ProviderRegister(hardware_class=hw_class, score=r.score, price=parse_nmt(DEFAULT_PRICE_NMT,
+                                "price"), capacity=1, zone="", bandwidth_kbps=bandwidth)
         try:
             await self.submit(body)
             log.info("registered as a provider", extra={"event": "provider_register",
-                                                        "hardware_class": r.hardware_class, "score": r.score})
+                                                        "hardware_class": hw_class, "score": r.score})
         except errors.NodeError as exc:
             log.warning("provider registration refused: %s", exc)
 
