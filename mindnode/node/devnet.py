@@ -43,6 +43,7 @@ class NodeProc:
     rpc_port: int
     validator: bool = True
     env: dict[str, str] = field(default_factory=dict)
+    args: list[str] = field(default_factory=list)     # extra `mindnode start` options of this node
     proc: subprocess.Popen | None = None
 
     @property
@@ -127,7 +128,7 @@ class Devnet:
             cmd += ["--bootnode", o.multiaddr]
         if not others:
             cmd.append("--no-bootnodes")
-        return cmd
+        return cmd + list(node.args)
 
     def start_node(self, node: NodeProc) -> None:
         if node.running():

@@ -12,6 +12,8 @@ Values (comma-separated):
   to cut/restore links to a peer (partition tests).
 * ``few-heartbeats`` -- this provider gossips heartbeats only in hours 0..qualifying_hours-1 of a
   chain day: exactly the bar, which does not qualify for the mining reward (more than 5 needed).
+* ``cheat-gradients`` -- when this provider trains a job, it sends 3x its gradient into every
+  sync average (`scale_gradients`): the issue's cheating worker, which verification must catch.
 """
 
 from __future__ import annotations
@@ -19,9 +21,28 @@ from __future__ import annotations
 import os
 
 ENV = "MINDNODE_TEST_FAULTS"
-KNOWN = {"double-seal", "debug-api", "few-heartbeats"}
+KNOWN = {"double-seal", "debug-api", "few-heartbeats", "cheat-gradients"}
+
+#: What ``cheat-gradients`` multiplies a worker's local gradient by.
+CHEAT_GRADIENT_FACTOR = 3.0
 
 
 def active() -> frozenset[str]:
     raw = os.environ.get(ENV, "")
     return frozenset(f.strip() for f in raw.split(",") if f.strip() in KNOWN)
+
+
+def scale_gradients(worker, factor: float = CHEAT_GRADIENT_FACTOR) -> None:
+    """Make a trainer `Worker` cheat: after each local forward/backward its gradients are scaled by
+    `factor`, so what it contributes to a sync average is not what the data gives. Patches this one
+    instance (the trainer itself knows nothing of faults)."""
+    honest = worker._local_step
+
+    def cheating_step(average: bool):
+        out = honest(average)
+        for p in worker.params:
+            if p.grad is not None:
+                p.grad.mul_(factor)
+        return out
+
+    worker._local_step = cheating_step

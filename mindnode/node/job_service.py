@@ -147,6 +147,12 @@ class JobService:
     async def run_worker(self, worker):
         """`Worker.run` on a thread with its own trio loop, after connecting to every job peer.
         Cancelling the caller stops the thread's loop at its next check (0.2 s)."""
+        if "cheat-gradients" in self.svc.faults:          # TEST-ONLY (faults.py)
+            from mindnode.node import faults
+
+            log.warning("TEST FAULT cheat-gradients: this worker scales its gradients by %s",
+                        faults.CHEAT_GRADIENT_FACTOR)
+            faults.scale_gradients(worker)
         for p in worker.group:
             if p != self.me:
                 try:

@@ -80,16 +80,10 @@ async def test_replay_skips_the_interval_of_a_group_change(tmp_path):
 @pytest.mark.timeout(120)
 async def test_a_worker_scaling_its_gradients_fails_every_interval(tmp_path):
     """The issue's cheating worker: one of three sends 3x its gradient into every sync average."""
+    from mindnode.node import faults
     from trainer import checkpoint as ck
     from trainer.transport import InMemoryHub
     from trainer.worker import Worker
-
-    class Cheater(Worker):
-        def _local_step(self, average):
-            out = super()._local_step(average)
-            for p in self.params:
-                p.grad.mul_(3.0)
-            return out
 
     d = json.loads(examples.text("digits-mlp"))
     d.update(limits={"steps": 30}, checkpoint_every=10)
@@ -97,8 +91,9 @@ async def test_a_worker_scaling_its_gradients_fails_every_interval(tmp_path):
     ds = work.load_data(spec)
     cfg = work.train_config(spec)
     hub, ids = InMemoryHub(), ["w0", "w1", "w2"]
-    workers = {p: (Cheater if p == "w1" else Worker)(hub.transport(p), ids, work.model_spec(spec), ds, cfg,
-                                                     job_id="j", checkpoint_dir=tmp_path / p) for p in ids}
+    workers = {p: Worker(hub.transport(p), ids, work.model_spec(spec), ds, cfg, job_id="j",
+                         checkpoint_dir=tmp_path / p) for p in ids}
+    faults.scale_gradients(workers["w1"])          # the node's test-only fault switch cheat-gradients
     async with trio.open_nursery() as n:
         for w in workers.values():
             n.start_soon(w.run)
