@@ -396,11 +396,8 @@ def _provider_body(update: bool, price, capacity, zone, bandwidth_kbps, bench_se
 def register(price, capacity, zone, bandwidth_kbps, bench_seconds, rpc_url, datadir, key_name, password_file, fee,
              as_json: bool) -> None:
     """Benchmark this machine and register it as a provider at your price."""
-    body = _provider_body(False, price, capacity, zone, bandwidth_kbps, bench_seconds)
-    with _client(rpc_url, datadir) as c:
-        res = _send(c, body, datadir=datadir, key_name=key_name, password_file=password_file, fee=fee)
-    _echo_json(res) if as_json else click.echo(
-        f"provider_register {res['hash']} sent ({body.hardware_class}, score {body.score})")
+    _send_provider_body(False, price, capacity, zone, bandwidth_kbps, bench_seconds, rpc_url, datadir, key_name,
+                        password_file, fee, as_json)
 
 
 @provider.command()
@@ -410,11 +407,18 @@ def register(price, capacity, zone, bandwidth_kbps, bench_seconds, rpc_url, data
 def update(price, capacity, zone, bandwidth_kbps, bench_seconds, rpc_url, datadir, key_name, password_file, fee,
            as_json: bool) -> None:
     """Re-benchmark and update your provider record (price, capacity, zone, bandwidth)."""
-    body = _provider_body(True, price, capacity, zone, bandwidth_kbps, bench_seconds)
+    _send_provider_body(True, price, capacity, zone, bandwidth_kbps, bench_seconds, rpc_url, datadir, key_name,
+                        password_file, fee, as_json)
+
+
+def _send_provider_body(update, price, capacity, zone, bandwidth_kbps, bench_seconds, rpc_url, datadir, key_name,
+                        password_file, fee, as_json: bool) -> None:
+    """Benchmark, build the register/update body, sign and send it (the two commands differ only in kind)."""
+    body = _provider_body(update, price, capacity, zone, bandwidth_kbps, bench_seconds)
     with _client(rpc_url, datadir) as c:
         res = _send(c, body, datadir=datadir, key_name=key_name, password_file=password_file, fee=fee)
     _echo_json(res) if as_json else click.echo(
-        f"provider_update {res['hash']} sent ({body.hardware_class}, score {body.score})")
+        f"{body.kind} {res['hash']} sent ({body.hardware_class}, score {body.score})")
 
 
 @provider.command(name="status")
