@@ -8,6 +8,7 @@ back-offs, so finality shows within a few seconds.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import socket
 import time
@@ -92,13 +93,17 @@ def status(node) -> dict:
         return c.status()
 
 
-@pytest.fixture(scope="module")
-def devnet3(tmp_path_factory):
-    d = tmp_path_factory.mktemp("devnet")
-    genesis = write_test_genesis(d / "genesis-test.json")
-    p2p, rpc = devnet_ports(3)
-    net = Devnet(d / "nodes", 3, genesis_source=str(genesis), base_p2p_port=p2p, base_rpc_port=rpc,
-                 env={"MINDNODE_TEST_FAULTS": "debug-api"})
+@contextlib.contextmanager
+def running_devnet(d: Path, genesis: Path, n: int = 3, env: dict | None = None,
+                   node_env: dict[int, dict] | None = None):
+    """A fresh n-node devnet from `genesis` on free ports, up and answering; on exit every node is
+    stopped and checked (no traceback, no error exit). `node_env` adds variables to single nodes
+    (e.g. a test-only fault switch)."""
+    p2p, rpc = devnet_ports(n)
+    net = Devnet(d / "nodes", n, genesis_source=str(genesis), base_p2p_port=p2p, base_rpc_port=rpc,
+                 env=env or {})
+    for i, extra in (node_env or {}).items():
+        net.nodes[i].env.update(extra)
     net.init(fresh=True, genesis_time=int(time.time()) + 2)
     net.start()
     try:
@@ -106,6 +111,14 @@ def devnet3(tmp_path_factory):
         yield net
     finally:
         stop_and_check(net)
+
+
+@pytest.fixture(scope="module")
+def devnet3(tmp_path_factory):
+    d = tmp_path_factory.mktemp("devnet")
+    with running_devnet(d, write_test_genesis(d / "genesis-test.json"),
+                        env={"MINDNODE_TEST_FAULTS": "debug-api"}) as net:
+        yield net
 
 
 def stop_and_check(net: Devnet) -> None:

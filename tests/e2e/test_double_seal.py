@@ -4,15 +4,12 @@ two honest validators carry on with blocks and finality."""
 
 from __future__ import annotations
 
-import time
-
 import pytest
 
 from ledger.keys import address_to_text, devnet_key
-from mindnode.node.devnet import Devnet
 from mindnode.node.rpc_client import RpcClient
 
-from .conftest import devnet_ports, status, wait_for, write_test_genesis
+from .conftest import running_devnet, status, wait_for, write_test_genesis
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow, pytest.mark.timeout(180)]
 
@@ -22,19 +19,9 @@ STAKE0 = 100_000 * 10**18  # devnet genesis self-stake of each validator
 @pytest.fixture(scope="module")
 def faulty_devnet(tmp_path_factory):
     d = tmp_path_factory.mktemp("devnet-fault")
-    genesis = write_test_genesis(d / "genesis-test.json")
-    p2p, rpc = devnet_ports(3)
-    net = Devnet(d / "nodes", 3, genesis_source=str(genesis), base_p2p_port=p2p, base_rpc_port=rpc)
-    net.nodes[2].env["MINDNODE_TEST_FAULTS"] = "double-seal"
-    net.init(fresh=True, genesis_time=int(time.time()) + 2)
-    net.start()
-    try:
-        net.wait_up(timeout=60)
+    with running_devnet(d, write_test_genesis(d / "genesis-test.json"),
+                        node_env={2: {"MINDNODE_TEST_FAULTS": "double-seal"}}) as net:
         yield net
-    finally:
-        net.stop()
-        for n in net.nodes:
-            assert "Traceback" not in n.log_path.read_text(errors="replace")
 
 
 def test_double_sealer_is_slashed_and_jailed(faulty_devnet):

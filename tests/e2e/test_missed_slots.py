@@ -6,15 +6,13 @@ two live validators carry on with blocks and finality. (Parlia's 50 / 150 would 
 from __future__ import annotations
 
 import json
-import time
 
 import pytest
 
 from ledger.keys import address_to_text, devnet_key
-from mindnode.node.devnet import Devnet
 from mindnode.node.rpc_client import RpcClient
 
-from .conftest import devnet_ports, status, wait_for, write_test_genesis
+from .conftest import running_devnet, status, wait_for, write_test_genesis
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow, pytest.mark.timeout(150)]
 
@@ -26,17 +24,8 @@ def devnet(tmp_path_factory):
     doc = json.loads(path.read_text())
     doc["params"].update(missed_blocks_withhold=2, missed_blocks_jail=4, jail_period_s=3600)
     path.write_text(json.dumps(doc, indent=1))
-    p2p, rpc = devnet_ports(3)
-    net = Devnet(d / "nodes", 3, genesis_source=str(path), base_p2p_port=p2p, base_rpc_port=rpc)
-    net.init(fresh=True, genesis_time=int(time.time()) + 2)
-    net.start()
-    try:
-        net.wait_up(timeout=60)
+    with running_devnet(d, path) as net:
         yield net
-    finally:
-        net.stop()
-        for n in net.nodes:
-            assert "Traceback" not in n.log_path.read_text(errors="replace")
 
 
 def test_stopped_validator_is_withheld_then_jailed_and_leaves_the_set(devnet):
