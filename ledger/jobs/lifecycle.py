@@ -258,7 +258,7 @@ def report_missing(state, ctx, sender: bytes, job_id: int, accused: bytes) -> Jo
 # -- result and verification ----------------------------------------------------------------------
 
 def post_result(state, ctx, sender: bytes, job_id: int, result_cid: str, metrics: tuple, work: tuple,
-                checkpoints: tuple) -> Job:
+                checkpoints: tuple, evidence: str = "") -> Job:
     job = _job(state, job_id)
     if job.state != RUNNING:
         raise JobError(f"job {job_id} is {job.state}; a result is accepted only while it runs")
@@ -268,6 +268,8 @@ def post_result(state, ctx, sender: bytes, job_id: int, result_cid: str, metrics
     check_cid(result_cid, "result id")
     for c in checkpoints:
         check_cid(c, "checkpoint id")
+    if evidence:
+        check_cid(evidence, "evidence id")
     names = [m.name for m in metrics]
     if len(set(names)) != len(names):
         raise JobError("a metric is listed twice")
@@ -285,7 +287,7 @@ def post_result(state, ctx, sender: bytes, job_id: int, result_cid: str, metrics
     if not any(w.samples for w in work):
         raise JobError("the result reports no samples processed")
     res = Result(result_cid=result_cid, metrics=tuple(metrics), work=tuple(work), checkpoints=tuple(checkpoints),
-                 poster=sender, height=ctx.height)
+                 poster=sender, height=ctx.height, evidence=evidence)
     ch = ctx.height + rules.VERIFY_DELAY_BLOCKS
     job = dataclasses.replace(job, state=VERIFYING, result=res, challenge_height=ch, reports=())
     state.put(timer_key(ch, job.id, T_CHALLENGE), b"")

@@ -121,6 +121,7 @@ class Result(Record):
     checkpoints: Annotated[tuple, ListOf(Str(128), 64)]
     poster: Annotated[bytes, Bytes(32)]
     height: Annotated[int, UInt(64)]
+    evidence: Annotated[str, Str(128)] = ""    # CID of the evidence bundle ("" = none)
 
 
 @record

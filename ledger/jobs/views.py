@@ -68,6 +68,7 @@ def job_to_dict(state, job: Job) -> dict:
                      for w in job.assigned],
         "result": None if res is None else {
             "result_id": res.result_cid, "checkpoints": list(res.checkpoints),
+            "evidence": res.evidence,
             "metrics": {m.name: m.value_ppm / rules.PPM for m in res.metrics},
             "work": [{"provider": _a(w.provider), "samples": w.samples} for w in res.work], "height": res.height},
         "verifier": _a(job.verifier), "replay_from": job.replay_from, "replay_steps": job.replay_steps,

@@ -1,6 +1,9 @@
 """job_result: an active worker posts the job's result: the weights' content id, the metrics
 (integer millionths), the samples each worker processed, and the checkpoint ids a verifier
-replays from. The job then waits for its verification challenge."""
+replays from, and `evidence`: the content id of the workers' evidence bundle (per-rank signed
+gradient sketches, per-worker checkpoint lists; see mindnode/jobs/evidence.py), or "" for none.
+The chain does not read the bundle; a verifier does. The job then waits for its verification
+challenge."""
 
 from __future__ import annotations
 
@@ -18,9 +21,10 @@ class JobResult(TxBody):
     metrics: Annotated[tuple, ListOf(Metric, 16)]
     work: Annotated[tuple, ListOf(Work, 64)]
     checkpoints: Annotated[tuple, ListOf(Str(128), 64)]
+    evidence: Annotated[str, Str(128)] = ""
 
     def apply(self, state, ctx, tx):
         from ledger.jobs import lifecycle
 
         lifecycle.post_result(state, ctx, tx.sender, self.job_id, self.result_cid, self.metrics, self.work,
-                              self.checkpoints)
+                              self.checkpoints, self.evidence)
