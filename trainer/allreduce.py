@@ -78,6 +78,10 @@ class RoundResult:
     total_weight: float
     attempts: int
     joiners: tuple[str, ...]  # peers announced (by anyone in the group) to join from the next round
+    # Only with ``Averager(keep_received=True)`` (signed sketches, trainer/sketch.py): per other peer
+    # of ``group``, the decoded chunks it sent for this peer's part, and every member's weight.
+    received: dict[str, list[np.ndarray]] | None = None
+    weights: dict[str, float] | None = None
 
 
 class _Aborted(Exception):
@@ -137,6 +141,7 @@ class Averager:
         quorum: int | None = None,
         max_attempts: int = 3,
         namespace: str = "avg",
+        keep_received: bool = False,
     ):
         if chunk_elems < 1 or chunk_elems > (1 << 24):
             raise ValueError("chunk_elems must be in 1..16M")
@@ -149,6 +154,7 @@ class Averager:
         self.quorum = quorum
         self.max_attempts = max_attempts
         self.namespace = namespace
+        self.keep_received = keep_received  # keep what peers sent for our part (RoundResult.received)
 
     @property
     def self_id(self) -> str:
@@ -254,8 +260,9 @@ class Averager:
         own_joiners = tuple(sorted(set(joiners)))
         if n == 1:
             result = vec.copy() if out is None else _copy_into(out, vec)
+            kept = ({}, {self.self_id: weight}) if self.keep_received else (None, None)
             return RoundResult(result, round_id, group, group, vector_digest(result, flat_chunks),
-                               weight, attempt + 1, own_joiners)
+                               weight, attempt + 1, own_joiners, *kept)
         _check_joiners(own_joiners)
         state = _AttemptState(self, round_id, attempt, group, me, vec, weight, all_chunks, out)
         for c, (a, b) in enumerate(all_chunks[me]):
@@ -304,8 +311,10 @@ class Averager:
         for _, theirs in state.commits.values():
             all_joiners.update(theirs)
         all_joiners -= set(group)
+        kept = ((state.received, {self.self_id: weight, **state.weights}) if self.keep_received
+                else (None, None))
         return RoundResult(state.result, round_id, group, tuple(sorted(confirmed)), digest,
-                           state.total_weight, attempt + 1, tuple(sorted(all_joiners)))
+                           state.total_weight, attempt + 1, tuple(sorted(all_joiners)), *kept)
 
 
 class _AttemptState:
@@ -342,6 +351,7 @@ class _AttemptState:
         self.total_weight = math.nan
         self.commits: dict[str, tuple[bytes, tuple[str, ...]]] = {}
         self.silent_in_commit: set[str] = set()
+        self.received: dict[str, list[np.ndarray]] = {}
         if self.missing == 0:
             self._set_complete()
 
@@ -497,6 +507,8 @@ class _AttemptState:
                 x = compression.decode(self.codec, body, b - a)
             except ValueError as exc:
                 raise _Aborted({peer}, f"peer {peer} sent a bad reduce-scatter chunk: {exc}") from None
+            if self.avg.keep_received:
+                self.received.setdefault(peer, []).append(x)
             self._offer(c, y, x, w)
             await trio.lowlevel.checkpoint()
         for c, (a, b) in enumerate(self.all_chunks[y]):

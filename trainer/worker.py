@@ -186,6 +186,8 @@ class Worker:
         checkpoint_dir: Path | None = None,
         progress: Callable[[Progress], None] | None = None,
         init_weights: dict[str, torch.Tensor] | None = None,
+        signer: Callable[[bytes], bytes] | None = None,
+        verify_peer: Callable[[str, bytes, bytes], bool] | None = None,
     ):
         config.validate()
         self.transport = CountingTransport(transport)
@@ -216,7 +218,15 @@ class Worker:
                                          nesterov=config.outer_momentum > 0)
         self.averager = Averager(self.transport, timeout=config.round_timeout, chunk_elems=config.chunk_elems,
                                  compression_name=config.compression, quorum=config.quorum,
-                                 namespace=f"{job_id}/avg")
+                                 namespace=f"{job_id}/avg", keep_received=signer is not None)
+        # Signed gradient sketches (sync mode, trainer/sketch.py): with a signer, every sync step ends
+        # with an exchange of signed sketches, checked against what each peer actually sent; every
+        # rank's signed message per step is kept in ``sketch_log`` (the evidence a verifier reads).
+        if signer is not None and verify_peer is None:
+            raise ValueError("a worker that signs sketches must also verify its peers' signatures")
+        self.signer = signer
+        self.verify_peer = verify_peer
+        self.sketch_log: list[list[Any]] = []  # per sync step: every rank's SignedSketch, group order
         self.step = 0
         self.position = 0
         self.round = 0
@@ -377,10 +387,13 @@ class Worker:
         while self.step < cfg.steps:
             if cfg.mode == "sync":
                 loss, n = self._local_step(average=True)
-                result = await self._average(flat_grads(self.params), float(n))
+                grads = flat_grads(self.params)
+                result = await self._average(grads, float(n))
                 set_flat(self.params, result.vector, grad=True)
                 self.opt.step()
                 self.step += 1
+                if self.signer is not None:
+                    await self._exchange_sketches(result, grads, float(n))
                 await self._after_round(result)
             elif cfg.mode == "local":
                 loss, n = self._local_step(average=False)
@@ -407,6 +420,28 @@ class Worker:
         return TrainResult(self.step, self.round, self._loss, eval_loss, eval_acc, self.transport.bytes_sent,
                            self.transport.bytes_recv, time.perf_counter() - t0, self.group,
                            params_digest(self.params), self.history)
+
+    async def _exchange_sketches(self, result: RoundResult, grads: np.ndarray, weight: float) -> None:
+        """Sign and swap this step's gradient sketches (trainer/sketch.py); a peer whose sketch does
+        not match what it sent ends the run with ``RoundFailed`` naming it. At checkpoint steps and
+        the last step the message also signs the parameters' digest, so a verifier can tell a
+        checkpoint or result nobody trained from the state every rank held."""
+        from trainer import compression
+        from trainer import sketch as sk
+
+        every = self.cfg.checkpoint_every
+        attest = (every and self.step % every == 0) or self.step == self.cfg.steps
+        params = sk.params_digest_of(flat_params(self.params)) if attest else sk.NO_PARAMS
+        assert self.signer is not None and self.verify_peer is not None
+        row = await sk.exchange(self.transport, result, grads, weight, namespace=self.job_id, step=self.step,
+                                codec=compression.codec_id(self.cfg.compression), chunk_elems=self.cfg.chunk_elems,
+                                params=params, signer=self.signer, verify_peer=self.verify_peer,
+                                timeout=self.cfg.round_timeout, own_sketches=self._sketch_override(result, grads))
+        self.sketch_log.append(row)
+
+    def _sketch_override(self, result: RoundResult, grads: np.ndarray) -> np.ndarray | None:
+        """None: sketch what was sent (the honest path). Tests replace it to make a rank lie."""
+        return None
 
     async def _outer_step(self) -> None:
         assert self.anchor is not None and self.outer is not None
