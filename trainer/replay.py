@@ -92,3 +92,90 @@ def verify(
     diff = float(np.abs(got - claimed).max()) if got.size else 0.0
     tol = atol if atol is not None else (SYNC_REPLAY_ATOL if config.mode == "sync" else REPLAY_ATOL)
     return bool(diff <= tol), diff
+
+
+def group_average(contributions: list[np.ndarray], weights: list[float], codec: int, chunk_elems: int) -> np.ndarray:
+    """The averaged vector a sync round computes from these per-rank vectors (group order), with the
+    Averager's arithmetic: part j is summed by its owner in group order from the owner's own values
+    and the others' codec-decoded chunks, divided by the total weight in float32, and (with a codec)
+    rounded through it once more for the all-gather. Reproducing it exactly keeps a step-by-step
+    replay bitwise on the trajectory the group took, so rank sketches can be compared tightly."""
+    from trainer import compression
+    from trainer.allreduce import chunk_bounds, part_bounds
+    from trainer.sketch import contribution
+
+    n = len(contributions)
+    size = contributions[0].size
+    parts = part_bounds(size, n)
+    out = np.empty(size, dtype=np.float32)
+    total = np.float32(sum(weights))
+    for j, (a, b) in enumerate(parts):
+        xs = [contribution(v, parts, i, j, codec, chunk_elems) for i, v in enumerate(contributions)]
+        for s, e in chunk_bounds(a, b, chunk_elems):
+            dst = out[s:e]
+            for i, x in enumerate(xs):
+                piece = x[s - a: e - a]
+                w = weights[i]
+                if i == 0:
+                    np.copyto(dst, piece) if w == 1.0 else np.multiply(piece, np.float32(w), out=dst)
+                elif w == 1.0:
+                    dst += piece
+                else:
+                    dst += piece * np.float32(w)
+            dst /= total
+            if codec != compression.NONE:
+                dst[:] = compression.roundtrip(codec, dst.copy())
+    return out
+
+
+class SyncRankReplay:
+    """Replays sync steps from a checkpoint rank by rank: each rank's local gradient on its own data
+    slice (``rank_gradients``), then the group's average (``apply``). A verifier uses it to compare
+    every rank's signed gradient sketch with the gradient the data really gives at each step."""
+
+    def __init__(self, spec: ModelSpec, dataset: Dataset, config: TrainConfig, ckpt: ckpt_mod.Checkpoint,
+                 world: int):
+        from trainer import compression
+
+        torch.use_deterministic_algorithms(True)
+        self.world = world
+        self.config = config
+        self.codec = compression.codec_id(config.compression)
+        cfg = dataclasses.replace(config, mode="local")
+        local = ckpt_mod.Checkpoint(ckpt.model, {"inner": ckpt.optimizers["inner"]}, {},
+                                    dict(ckpt.header, mode="local"))
+        self.w = Worker(_NoTransport("replay"), ["replay"], spec, dataset, cfg)
+        self.w._restore(local)
+
+    @property
+    def step(self) -> int:
+        return self.w.step
+
+    def params(self) -> np.ndarray:
+        return flat_params(self.w.params)
+
+    def rank_gradients(self) -> list[tuple[np.ndarray, float]]:
+        """(flat gradient, weight = samples) of every rank at the current parameters, rank order."""
+        from trainer.worker import flat_grads
+        from trainer.zoo import loss_fn
+
+        w = self.w
+        out = []
+        for rank in range(self.world):
+            idx = torch.from_numpy(w.plan.indices(w.position, rank, self.world))
+            w.opt.zero_grad(set_to_none=True)
+            loss_fn(w.spec, w.model, w.x_train[idx], w.y_train[idx]).backward()
+            out.append((flat_grads(w.params), float(len(idx))))
+        return out
+
+    def apply(self, contributions: list[tuple[np.ndarray, float]]) -> np.ndarray:
+        """Average these contributions as the group would and take the optimizer step."""
+        from trainer.worker import set_flat
+
+        avg = group_average([c for c, _ in contributions], [w for _, w in contributions], self.codec,
+                            self.config.chunk_elems)
+        set_flat(self.w.params, avg, grad=True)
+        self.w.opt.step()
+        self.w.position += self.world * self.config.batch_size
+        self.w.step += 1
+        return avg

@@ -25,6 +25,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ledger.keys import address_from_text, address_to_text
 from ledger.txkinds.job_verify import JobVerify
 from mindnode.jobs import work
 from mindnode.jobs.errors import JobSpecError
@@ -182,3 +183,133 @@ def verify_body(job, verdict: Verdict, metric: str, suspects: list[bytes] | None
         bad = tuple(sorted(suspects if suspects is not None else [w.provider for w in job.result.work]))
     return JobVerify(job_id=job.id, replay_from=job.replay_from, replay_steps=job.replay_steps, bad_workers=bad,
                      metric_ppm=work.metric_ppm(verdict.metrics[metric]))
+
+
+# ---------------------------------------------------------------------------------------------
+# Sync attribution from signed gradient sketches (trainer/sketch.py, mindnode/jobs/sketchlog.py)
+
+#: How far a rank's signed sketch may be from the sketch of the gradient the verifier recomputes
+#: at the replayed parameters, relative to the RMS of the honest sketch of that part. The replay
+#: reproduces the group's arithmetic (`trainer.replay.SyncRankReplay`), so on one machine honest
+#: ranks match to float rounding; across thread counts or CPUs the gradients drift slightly. A rank
+#: sending 3x its gradient is off by 2.0 (200%). Measured figures: ledger/JOBS.md (Attribution).
+SKETCH_RTOL = 0.05
+
+
+@dataclass(frozen=True)
+class Attribution:
+    """Who a sync verification blames: `bad` addresses (empty = nobody) and why."""
+
+    bad: tuple[bytes, ...]
+    reason: str
+    step: int = -1                 # the first deviating step, when ranks were blamed by their sketches
+    worst_honest: float = 0.0      # largest deviation among ranks that passed at that step (for the record)
+
+
+def _trainable_flat(tensors: dict, names: list[str]) -> np.ndarray:
+    return _flat(tensors, names)
+
+
+def attribute_sync(spec: JobSpec, dataset, checkpoints: list[bytes], weights: bytes, verdict: Verdict,
+                   log_data: bytes | None, *, job_id: int, workers: list[bytes], poster: bytes) -> Attribution:
+    """Name only who cheated in a sync job, from the poster's signed sketch log.
+
+    * No log, or a log that is malformed, incomplete or not signed by its ranks: the poster (it
+      holds every rank's signed messages whenever its training finished).
+    * The result weights, or a posted checkpoint, differ from the parameter digest every rank signed
+      at that step: made up by the poster.
+    * The replay (`verdict`) failed: replay its failing interval step by step, recompute every rank's
+      honest gradient at the replayed parameters, sketch it with the logged seed and compare with the
+      rank's signed sketch. The ranks off at the FIRST deviating step are blamed (after it the real
+      parameters left the replay's, and honest ranks would look wrong too). No rank off, yet the
+      replay or the weights fail: the checkpoints or weights were made up: the poster.
+    """
+    from safetensors.torch import load
+
+    from mindnode.jobs import sketchlog
+    from trainer import checkpoint as ck
+    from trainer import sketch as sk
+    from trainer.replay import SyncRankReplay
+    from trainer.zoo import build_model, trainable_names
+
+    if log_data is None:
+        return Attribution((poster,), "the result has no sketch log to attribute a sync step by")
+    try:
+        steps = sketchlog.load(log_data, job_id, [address_to_text(w) for w in workers])
+    except sketchlog.SketchLogError as exc:
+        return Attribution((poster,), f"the poster's sketch log is unusable: {exc}")
+    ms = work.model_spec(spec)
+    names = trainable_names(build_model(ms, seed=0))
+    cks = {c.step: c for c in (ck.loads(b) for b in checkpoints)}
+
+    def signed_params(step: int) -> set[bytes]:
+        row = steps.get(step)
+        return {m.params for m in row.messages.values()} if row else set()
+
+    final = signed_params(spec.steps)
+    if not final or sk.NO_PARAMS in final:
+        return Attribution((poster,), f"the sketch log lacks the signed final state (step {spec.steps})")
+    got = sk.params_digest_of(_trainable_flat(load(weights), names))
+    if final != {got}:
+        return Attribution((poster,), "the result weights are not the parameters the ranks signed at the last step")
+    for s, c in sorted(cks.items()):
+        signed = signed_params(s)
+        if s > 0 and signed and sk.NO_PARAMS not in signed and signed != {sk.params_digest_of(_trainable_flat(
+                c.model, names))}:
+            return Attribution((poster,), f"the checkpoint at step {s} is not the state the ranks signed")
+    if verdict.ok:
+        return Attribution((), "")
+    if verdict.replay_ok:
+        return Attribution((poster,), "the result weights are not the final checkpoint's model")
+    if verdict.end_step < 0 or (verdict.start_step not in cks and verdict.start_step != 0):
+        return Attribution((poster,), f"no replayable interval: {verdict.reason}")
+    start = cks[verdict.start_step] if verdict.start_step in cks else initial_checkpoint(spec, dataset)
+    first = steps.get(start.step + 1)
+    if first is None:
+        return Attribution((poster,), f"the sketch log lacks step {start.step + 1}")
+    world = len(first.messages)
+    cfg = work.train_config(spec)
+    from trainer import compression
+
+    codec = compression.codec_id(cfg.compression)
+    rep = SyncRankReplay(ms, dataset, cfg, start, world)
+    for s in range(start.step + 1, verdict.end_step + 1):
+        row = steps.get(s)
+        if row is None or len(row.messages) != world:
+            return Attribution((poster,), f"the sketch log lacks step {s} (or its group changed)")
+        group = sorted(row.messages)
+        any_msg = row.messages[group[0]]
+        seed = sk.sketch_seed(any_msg.namespace, s, any_msg.digest)
+        grads = rep.rank_gradients()
+        parts = _parts(grads[0][0].size, world)
+        bad, worst = [], 0.0
+        for i, peer in enumerate(group):
+            m = row.messages[peer]
+            honest = [sk.sketch(sk.contribution(grads[i][0], parts, i, j, codec, cfg.chunk_elems), seed, j)
+                      for j in range(world)]
+            floor = 1e-3 * max(sk.rms(h) for h in honest)
+            dev = max(sk.deviation(m.sketches[j], honest[j], floor) for j in range(world))
+            if m.weight != grads[i][1] or not dev <= SKETCH_RTOL:
+                bad.append((peer, dev))
+            else:
+                worst = max(worst, dev)
+        if bad:
+            who = tuple(sorted(address_from_text(p) for p, _ in bad))
+            detail = ", ".join(f"{p[:12]} off by {d:.3g}" for p, d in bad)
+            return Attribution(who, f"step {s}: signed gradient sketches deviate from the data ({detail}; "
+                                    f"tolerance {SKETCH_RTOL}, honest ranks within {worst:.3g})", s, worst)
+        rep.apply(grads)
+    return Attribution((poster,), f"{verdict.reason or 'the result fails'}; yet every rank's signed sketch matches "
+                                  "its honest gradient: the checkpoints or weights were made up")
+
+
+def _parts(size: int, world: int):
+    from trainer.allreduce import part_bounds
+
+    return part_bounds(size, world)
+
+
+def attributed_verify_body(job, verdict: Verdict, metric: str, attribution: Attribution) -> JobVerify:
+    """The `job_verify` body naming exactly `attribution.bad` (possibly nobody); the metric as measured."""
+    return JobVerify(job_id=job.id, replay_from=job.replay_from, replay_steps=job.replay_steps,
+                     bad_workers=tuple(sorted(set(attribution.bad))), metric_ppm=work.metric_ppm(verdict.metrics[metric]))

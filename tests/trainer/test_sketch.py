@@ -173,7 +173,7 @@ class _Liar(Worker):
 
 @pytest.mark.timeout(60)
 @pytest.mark.parametrize("fault", ["lies-about-sketch", "bad-signature", "averages-own-part-wrongly"])
-async def test_a_lying_rank_is_named_by_its_peers(digits, mlp_spec, fault):
+async def test_a_lying_rank_is_named_by_its_peers(digits, mlp_spec, fault, autojump_clock):
     keys = Keys(IDS)
     cfg = TrainConfig(mode="sync", steps=4, batch_size=8, lr=3e-3, round_timeout=5)
     hub = InMemoryHub()
