@@ -75,7 +75,8 @@ class ProviderAgent:
     def __init__(self, address: bytes, chain: ChainPort, blobs: BlobPort, transport_for: TransportFor,
                  workdir: Path, *, offer: bool = True, zone: str = "",
                  on_progress: Callable[[int, Any], None] | None = None,
-                 run_worker: Callable[[Any], Awaitable[Any]] | None = None):
+                 run_worker: Callable[[Any], Awaitable[Any]] | None = None,
+                 sign: Callable[[bytes], bytes] | None = None):
         self.address = address
         self.peer_id = address_to_text(address)
         self.chain = chain
@@ -97,6 +98,12 @@ class ProviderAgent:
         # from a training thread), and `run_worker(worker)` to run `Worker.run` off the node's loop.
         self.on_progress = on_progress
         self.run_worker = run_worker
+        # The node key's `sign`: sync workers sign their gradient sketches with it (trainer/sketch.py),
+        # so a verifier can name the one worker that cheated. Without it a sync result carries no
+        # sketch log, and a verifier blames its poster when the result fails (mindnode/jobs/verify.py).
+        self.sign = sign
+        # TEST-ONLY (mindnode/node/faults.py, cheat-result): rewrites (weights, metrics) before posting.
+        self.result_hook: Callable[[bytes, dict], tuple[bytes, dict]] | None = None
 
     async def run(self, new_head: Callable[[], Awaitable[None]]) -> None:
         """Poll after every new head until cancelled (`new_head()` returns when one arrived)."""
@@ -205,7 +212,7 @@ class ProviderAgent:
 
         w = Worker(self.transport_for(job.id, self.peer_id), peers, work.model_spec(spec), ds,
                    work.train_config(spec), job_id=f"job-{job.id}-{group_tag}", checkpoint_dir=ckpt_dir,
-                   progress=progress)
+                   progress=progress, **self._sketch_signing(spec))
         result = await (self.run_worker(w) if self.run_worker is not None else w.run())
         dropped = sorted(set(peers) - set(result.group))
         from ledger.keys import address_from_text
@@ -231,7 +238,12 @@ class ProviderAgent:
         samples = {address_from_text(p): work.full_run_samples(spec) for p in result.group}
         for p in dropped:       # paid for what it did before it left (white paper 7.2.2)
             samples[address_from_text(p)] = full_steps[0] * spec.batch_size
-        body = work.result_body(job.id, spec, weights, {"accuracy": acc, "loss": loss}, samples, blobs)
+        metrics = {"accuracy": acc, "loss": loss}
+        if self.result_hook is not None:                     # TEST-ONLY fault: a made-up result
+            weights, metrics = self.result_hook(weights, metrics)
+            self.blobs.put(weights)
+        body = work.result_body(job.id, spec, weights, metrics, samples, blobs)
+        body = self._with_sketch_evidence(job.id, body, w, result.group)
         await self._submit(body, f"result {job.id}")
 
     async def verify(self, job: R.Job) -> None:
@@ -245,4 +257,64 @@ class ProviderAgent:
             lambda: verify.verify_result(spec, ds, ckpts, weights, job.replay_from, job.replay_steps,
                                          initial_world=first))
         log.info("%s: job %d verdict %s", self.peer_id[:12], job.id, verdict)
-        await self._submit(verify.verify_body(job, verdict, job.metric), f"verdict {job.id}")
+        if spec.data["mode"] == "sync":
+            body = await self._sync_verify_body(job, spec, ds, ckpts, weights, verdict)
+        else:
+            body = verify.verify_body(job, verdict, job.metric)
+        await self._submit(body, f"verdict {job.id}")
+
+    # -- signed gradient sketches (sync attribution) ------------------------------------------------
+    def _sketch_signing(self, spec) -> dict:
+        """Worker keyword arguments that make a sync worker sign and check gradient sketches."""
+        if self.sign is None or spec.data["mode"] != "sync":
+            return {}
+        from mindnode.jobs import sketchlog
+
+        return {"signer": sketchlog.signer(self.sign), "verify_peer": sketchlog.verify_peer}
+
+    def _with_sketch_evidence(self, job_id: int, body, worker, group) -> Any:
+        """Publish the worker's sketch log and an evidence bundle naming it; the result body with its id."""
+        if not getattr(worker, "sketch_log", None):
+            return body
+        import dataclasses
+
+        from mindnode.jobs import evidence, sketchlog
+
+        log_cid = self.blobs.put(sketchlog.build(job_id, worker.sketch_log))
+        rank = sorted(group).index(self.peer_id)
+        bundle = evidence.Evidence(version=evidence.VERSION, job_id=job_id, worker_checkpoints=(),
+                                   sketch_logs=(evidence.SketchLogRef(provider=self.address, rank=rank, log=log_cid),))
+        return dataclasses.replace(body, evidence=self.blobs.put(bundle.encode()))
+
+    async def _sync_verify_body(self, job: R.Job, spec, ds, ckpts: list[bytes], weights: bytes, verdict) -> Any:
+        """Name only the cheater(s) of a sync job from the poster's signed sketch log (or the poster)."""
+        res = job.result
+        log_data = await self._fetch_sketch_log(job.id, res)
+        workers = [w.provider for w in job.assigned]
+        att = await trio.to_thread.run_sync(
+            lambda: verify.attribute_sync(spec, ds, ckpts, weights, verdict, log_data, job_id=job.id,
+                                          workers=workers, poster=res.poster))
+        if att.bad:
+            log.info("%s: job %d blames %s: %s", self.peer_id[:12], job.id,
+                     ", ".join(address_to_text(b)[:12] for b in att.bad), att.reason)
+        return verify.attributed_verify_body(job, verdict, job.metric, att)
+
+    async def _fetch_sketch_log(self, job_id: int, res) -> bytes | None:
+        """The poster's sketch log named by the result's evidence bundle; None if absent or unusable."""
+        from mindnode.jobs import evidence, sketchlog
+
+        if not res.evidence:
+            return None
+        try:
+            raw = await self.blobs.get(res.evidence)
+            if len(raw) > evidence.MAX_EVIDENCE_BYTES:
+                return None
+            bundle = evidence.Evidence.decode(raw, max_size=evidence.MAX_EVIDENCE_BYTES)
+            refs = [r for r in bundle.sketch_logs if r.provider == res.poster]
+            if bundle.job_id != job_id or not refs:
+                return None
+            data = await self.blobs.get(refs[0].log)
+            return data if len(data) <= sketchlog.MAX_LOG_BYTES else None
+        except Exception as exc:       # unfetchable or malformed: the poster's evidence is missing
+            log.info("%s: job %d sketch evidence unusable: %s", self.peer_id[:12], job_id, exc)
+            return None

@@ -14,6 +14,11 @@ Values (comma-separated):
   chain day: exactly the bar, which does not qualify for the mining reward (more than 5 needed).
 * ``cheat-gradients`` -- when this provider trains a job, it sends 3x its gradient into every
   sync average (`scale_gradients`): the issue's cheating worker, which verification must catch.
+  Its signed gradient sketches honestly describe what it sent (its peers would reject anything
+  else), so the verifier's sketch comparison names it, and only it (mindnode/jobs/verify.py).
+* ``cheat-result`` -- when this provider posts a job's result, it posts made-up weights (every
+  parameter scaled by `MADE_UP_SCALE`) and claims made-up metrics (`make_up_result`): the issue's
+  other cheat. The weights are not the state the ranks signed, so the verifier names the poster alone.
 """
 
 from __future__ import annotations
@@ -21,7 +26,7 @@ from __future__ import annotations
 import os
 
 ENV = "MINDNODE_TEST_FAULTS"
-KNOWN = {"double-seal", "debug-api", "few-heartbeats", "cheat-gradients"}
+KNOWN = {"double-seal", "debug-api", "few-heartbeats", "cheat-gradients", "cheat-result"}
 
 #: What ``cheat-gradients`` multiplies a worker's local gradient by.
 CHEAT_GRADIENT_FACTOR = 3.0
@@ -46,3 +51,18 @@ def scale_gradients(worker, factor: float = CHEAT_GRADIENT_FACTOR) -> None:
         return out
 
     worker._local_step = cheating_step
+
+
+#: What ``cheat-result`` multiplies the posted weights by.
+MADE_UP_SCALE = 1.5
+#: The metrics ``cheat-result`` claims.
+MADE_UP_METRICS = {"accuracy": 0.999, "loss": 0.001}
+
+
+def make_up_result(weights: bytes, metrics: dict) -> tuple[bytes, dict]:
+    """A made-up result in place of the trained one: (safetensors weights, metrics) the poster never
+    computed. Set as `ProviderAgent.result_hook` by the daemon when ``cheat-result`` is on."""
+    from safetensors.torch import load, save
+
+    fake = {k: (v * MADE_UP_SCALE if v.is_floating_point() else v).contiguous() for k, v in load(weights).items()}
+    return save(fake), dict(MADE_UP_METRICS)

@@ -261,6 +261,14 @@ class JobService:
         except errors.NodeError as exc:
             log.warning("provider registration refused: %s", exc)
 
+    def _apply_result_fault(self, agent) -> None:
+        """TEST-ONLY (faults.py, cheat-result): this node posts made-up results."""
+        if "cheat-result" in self.svc.faults:
+            from mindnode.node import faults
+
+            log.warning("TEST FAULT cheat-result: this node posts made-up weights and metrics")
+            agent.result_hook = faults.make_up_result
+
     async def run(self, provide: bool, ready: trio.Event) -> None:
         from mindnode.jobs.agent import ProviderAgent
 
@@ -274,7 +282,9 @@ class JobService:
             await ready.wait()             # after the initial sync: nonces and records are current
             await self.register()
             self.agent = ProviderAgent(self.address, self, self, self.transport_for, self.workdir,
-                                       on_progress=self.on_progress, run_worker=self.run_worker)
+                                       on_progress=self.on_progress, run_worker=self.run_worker,
+                                       sign=self.svc.key.sign)
+            self._apply_result_fault(self.agent)
 
             async def new_head() -> None:
                 await self.svc._head_changed.wait()
