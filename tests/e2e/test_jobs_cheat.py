@@ -1,20 +1,24 @@
-"""A cheating worker on a real devnet: caught by verification, not paid, reputation down, slashed.
+"""A cheating worker on a real devnet: caught by verification, named alone, not paid, reputation
+down, slashed; its honest co-worker is paid for its samples and keeps its reputation and stake.
 
 Four `mindnode start` processes (1 s blocks): validators 0, 1, 2 and a plain provider 4. Nodes 1 and
 2 declare `--hardware-class gpu-consumer` and the job asks for that class, so exactly they offer and
 train (deterministic assignment); nodes 0 and 4 (cpu) cannot offer but may verify: a 2-worker job
 has two registered providers that did not train, which an accusation needs (ledger/JOBS.md: a
-verdict naming bad workers must be confirmed by a second verifier that did not train). Node 1 runs
-with the test-only fault `MINDNODE_TEST_FAULTS=cheat-gradients` (mindnode/node/faults.py: it sends
-3x its gradient into every sync average).
+verdict naming bad workers must be confirmed by a second verifier that did not train). Node 1's
+address sorts first, so node 1 posts the result.
 
-What the rules say happens, and what is asserted: the drawn verifier's replay differs, it names
-the workers, a second verifier replays the same steps and confirms, the job `failed`. In sync mode a
-failing replay cannot tell which worker sent the wrong gradient (both hold the same averaged
-parameters), so `verify_body` names EVERY worker of the result (JOBS.md, caveats): the honest
-partner is treated like the cheater. Each is not paid, loses 1,000 reputation and is slashed
-`slash_fraction_bps` (10%) of each stake entry -- here the validators' self-stake, one entry each.
-Nothing is paid: the whole budget returns to the submitter.
+Two cheats (test-only switches, mindnode/node/faults.py):
+* `cheat-gradients` on node 2 (not the poster): it sends 3x its gradient into every sync average.
+  Its signed gradient sketches match what it sent (its peer checks that online), and the verifier's
+  step-by-step replay finds its sketch 2x off the gradient its data gives: it alone is named.
+* `cheat-result` on node 1 (the poster): it posts made-up weights and metrics. The weights are not
+  the parameters both workers signed at the last step: the poster alone is named.
+
+Asserted: the drawn verifier names only the cheater, a second verifier confirms; the job `failed`;
+the cheater is not paid, loses 1,000 reputation and `slash_fraction_bps` (10%) of its self-stake;
+the honest worker is paid for its samples at its price (through the sync split), its reputation
+does not fall and its stake is untouched; the submitter pays exactly the honest worker's fee.
 """
 
 from __future__ import annotations
@@ -56,7 +60,8 @@ def addr(i: int) -> str:
     return address_to_text(devnet_key(i).address)
 
 
-def test_a_cheating_worker_is_caught_not_paid_and_slashed(tmp_path):
+@pytest.mark.parametrize("fault,cheater_index", [("cheat-gradients", 2), ("cheat-result", 1)])
+def test_a_cheating_worker_is_caught_named_alone_and_slashed(tmp_path, fault, cheater_index):
     genesis = write_test_genesis(tmp_path / "genesis-test.json")
     p2p, rpc = devnet_ports(3)
     net = Devnet(tmp_path / "nodes", 3, genesis_source=str(genesis), base_p2p_port=p2p, base_rpc_port=rpc)
@@ -64,18 +69,21 @@ def test_a_cheating_worker_is_caught_not_paid_and_slashed(tmp_path):
     extra = net.add_node(4, *free_ports(2), validator=False)
     for i in (1, 2):
         net.nodes[i].args = ["--hardware-class", "gpu-consumer"]
-    cheater, honest = net.nodes[1], net.nodes[2]
-    cheater.env["MINDNODE_TEST_FAULTS"] = "cheat-gradients"
+    honest_index = 3 - cheater_index
+    cheater, honest = net.nodes[cheater_index], net.nodes[honest_index]
+    bad, good = addr(cheater_index), addr(honest_index)
+    assert min(addr(1), addr(2)) == addr(1)           # node 1 posts the result
+    cheater.env["MINDNODE_TEST_FAULTS"] = fault
     n0 = net.nodes[0]
     r = cli("keys", "import", "--devnet", "3", "--name", "client", "--datadir", str(n0.datadir))
     assert r.returncode == 0, r.stderr
     net.start()
     try:
         net.wait_up(timeout=60)
-        assert get(cheater, "/status")["test_faults"] == ["cheat-gradients"]
+        assert get(cheater, "/status")["test_faults"] == [fault]
         for i in (0, 1, 2, 4):
             wait_for(f"provider {i} registered", lambda i=i: get(n0, f"/providers/{addr(i)}"), timeout=60)
-        workers = {addr(1), addr(2)}
+        workers = {bad, good}
         before = {a: (get(n0, f"/providers/{a}"), get(n0, f"/accounts/{a}")["candidate"]) for a in workers}
         balance0 = int(get(n0, f"/accounts/{address_to_text(SUBMITTER.address)}")["balance"])
 
@@ -94,27 +102,39 @@ def test_a_cheating_worker_is_caught_not_paid_and_slashed(tmp_path):
         logs = "\n".join(n.log_path.read_text(errors="replace")[-3000:] for n in net.nodes)
         assert final["state"] == "failed", (final, logs)
         assert {w["provider"] for w in final["assigned"]} == workers
-        # caught by verification: accused by one non-worker, confirmed by the other (same steps)
-        assert set(final["accused"]) == workers and final["accuser"] in {addr(0), addr(4)}
+        assert final["result"]["evidence"], final["result"]          # the bundle with the sketch log
+        # caught by verification and named alone: accused by one non-worker, confirmed by the other
+        assert final["accused"] == [bad] and final["accuser"] in {addr(0), addr(4)}, (final, logs)
         for vnode in (n0, extra):          # both posted a verdict: the accuser and the confirmer
-            assert f"job {final['id']} verdict" in vnode.log_path.read_text(errors="replace")
-        assert "TEST FAULT cheat-gradients" in cheater.log_path.read_text(errors="replace")
+            text = vnode.log_path.read_text(errors="replace")
+            assert f"job {final['id']} verdict" in text and f"job {final['id']} blames {bad[:12]}" in text
+        assert f"TEST FAULT {fault}" in cheater.log_path.read_text(errors="replace")
         assert "TEST FAULT" not in honest.log_path.read_text(errors="replace")
-        # not paid: no payment, no fee, the whole budget back to the submitter
-        assert final["payments"] == [] and int(final["fee_paid"]) == 0
-        assert int(final["refunded"]) == int(final["budget"]) and int(final["escrow"]) == 0
-        assert int(get(n0, f"/accounts/{address_to_text(SUBMITTER.address)}")["balance"]) == balance0
-        # reputation and stake: -1,000 each (plus whatever control tasks did meanwhile), 10% slashed
+        # paid: only the honest worker, for its samples at its agreed price (the sync split's share)
+        paid = {p["provider"]: int(p["amount"]) for p in final["payments"]}
+        assert set(paid) == {good} and paid[good] > 0, final["payments"]
+        price = next(int(w["price"]) for w in final["assigned"] if w["provider"] == good)
+        samples = next(int(w["samples"]) for w in final["result"]["work"] if w["provider"] == good)
+        assert int(final["fee_paid"]) == price * samples // 1000
+        assert int(final["refunded"]) == int(final["budget"]) - int(final["fee_paid"]) and int(final["escrow"]) == 0
+        assert int(get(n0, f"/accounts/{address_to_text(SUBMITTER.address)}")["balance"]) == \
+            balance0 - int(final["fee_paid"])
+        # reputation and stake: the cheater -1,000 and 10% slashed; the honest worker neither
         bps = load_genesis(net.genesis_source).params.slash_fraction_bps
         for a in workers:
             p0, c0 = before[a]
             p1, c1 = get(n0, f"/providers/{a}"), get(n0, f"/accounts/{a}")["candidate"]
             controls = 20 * (p1["controls_passed"] - p0["controls_passed"]) - 200 * (
                 p1["controls_failed"] - p0["controls_failed"])
-            assert p1["reputation"] == p0["reputation"] + REP_FAILED_VERIFICATION + controls, (a, p0, p1)
-            assert p1["jobs_failed"] == p0["jobs_failed"] + 1
             assert c0["long_term"] == "0" and c0["delegated"] == "0"         # one stake entry: self-stake
             self_stake = int(c0["self_stake"])
-            assert self_stake > 0 and int(c1["self_stake"]) == self_stake - self_stake * bps // 10_000
+            if a == bad:
+                assert p1["reputation"] == p0["reputation"] + REP_FAILED_VERIFICATION + controls, (a, p0, p1)
+                assert p1["jobs_failed"] == p0["jobs_failed"] + 1
+                assert self_stake > 0 and int(c1["self_stake"]) == self_stake - self_stake * bps // 10_000
+            else:
+                assert p1["reputation"] >= p0["reputation"] + controls, (a, p0, p1)
+                assert p1["jobs_failed"] == p0["jobs_failed"]
+                assert int(c1["self_stake"]) == self_stake
     finally:
         stop_and_check(net)
