@@ -59,8 +59,7 @@ def test_a_perturbation_is_caught_unless_the_seed_is_known_before_sending():
     bad = 3 * g
     assert sk.deviation(sk.sketch(bad, seed, 0), sk.sketch(g, seed, 0)) > 1.0
     # a cheater that knew the seed projects its perturbation onto the sketch's null space
-    rows = 4
-    c, r = sk._coefficients(seed, 0, rows, sk.K)
+    c, r, _ = sk._coefficients(seed, 0, g.size, sk.K)
     A = np.stack([np.outer(c[:, t], r[:, t]).reshape(-1) for t in range(sk.K)])  # K x 4096
     delta = (2 * g).astype(np.float64)
     delta -= A.T @ np.linalg.solve(A @ A.T, A @ delta)
