@@ -125,6 +125,8 @@ def load(data: bytes, job_id: int, workers: Iterable[str]) -> dict[int, Step]:
         group = sorted(msgs)
         first = next(iter(msgs.values()))
         namespace = first.namespace if namespace is None else namespace
+        if not namespace.startswith(f"job-{job_id}-"):       # signed for this job's trainer channels
+            raise SketchLogError(f"sketch messages signed for {namespace[:40]!r}, not job {job_id}")
         for p, m in msgs.items():
             if (m.step, m.round, m.digest, m.namespace, m.world, m.group) != (
                     first.step, first.round, first.digest, namespace, len(group), group_hash(group)) \

@@ -264,6 +264,9 @@ def attribute_sync(spec: JobSpec, dataset, checkpoints: list[bytes], weights: by
     if verdict.end_step < 0 or (verdict.start_step not in cks and verdict.start_step != 0):
         return Attribution((poster,), f"no replayable interval: {verdict.reason}")
     start = cks[verdict.start_step] if verdict.start_step in cks else initial_checkpoint(spec, dataset)
+    if start.step > 0 and (not signed_params(start.step) or sk.NO_PARAMS in signed_params(start.step)):
+        # a start state nobody signed could be made up, and then every rank would look wrong
+        return Attribution((poster,), f"the checkpoint at step {start.step} is not attested in the sketch log")
     first = steps.get(start.step + 1)
     if first is None:
         return Attribution((poster,), f"the sketch log lacks step {start.step + 1}")

@@ -43,8 +43,9 @@ def test_sketch_is_linear_and_piecewise():
     assert sx.shape == (sk.K,) and sx.dtype == np.float64
     assert np.allclose(sk.sketch(2 * x + 3 * y, seed, 1), 2 * sx + 3 * sy, rtol=1e-5, atol=1e-3)
     # pieces (what a receiver holds, chunk by chunk) sketch like the whole, with or without whole rows
-    assert np.allclose(sk.sketch([x[:2048], x[2048:]], seed, 1), sx, rtol=1e-6, atol=1e-6)
-    assert np.allclose(sk.sketch([x[:1000], x[1000:]], seed, 1), sx, rtol=1e-6, atol=1e-6)
+    # (float32 products of other shapes may round differently: far inside the online tolerance)
+    assert sk.deviation(sk.sketch([x[:2048], x[2048:]], seed, 1), sx) < sk.ONLINE_RTOL / 10
+    assert sk.deviation(sk.sketch([x[:1000], x[1000:]], seed, 1), sx) < sk.ONLINE_RTOL / 10
     # another part, step or digest draws other coefficients
     assert not np.allclose(sk.sketch(x, seed, 2), sx)
     assert not np.allclose(sk.sketch(x, sk.sketch_seed("job", 4, b"d" * 32), 1), sx)
