@@ -14,6 +14,12 @@ commits, this worker (the donor) sends it a state snapshot (a checkpoint: parame
 states, step, data position, round, group) and every member counts it in from the next round.
 The joiner calls ``Worker.join(donor)`` instead of ``run()``'s fresh start.
 
+Signed sketches (sync, optional): a worker built with a ``signer`` (bytes -> signature) and a
+``verify_peer`` ends each sync step by swapping signed sketches of its gradient contribution with
+the group (``trainer/sketch.py``); a peer whose sketch does not match what it sent fails the run
+with ``RoundFailed`` naming it, and every rank's signed message is kept in ``sketch_log`` for a
+verifier, which can then name the one rank that sent a wrong gradient.
+
 Data: ``BatchPlan`` gives each worker its slice of each global batch by (seed, rank, world,
 position); the position (global samples consumed) is checkpointed, so a resumed or joined
 worker continues with the right data even if the group size changed.

@@ -14,9 +14,15 @@ weights must equal the last checkpoint's model when it is at the final step, and
 measured on those weights.
 
 Attribution: async checkpoints are per worker (their local steps), so a failing replay names that
-worker. A sync step mixes every worker's gradient; the checkpoints cannot tell who sent a wrong
-one, so a failing sync replay names every worker of the result (the trainer would need per-rank
-gradient commitments to do better; see ledger/JOBS.md).
+worker. A sync step mixes every worker's gradient, so the checkpoints alone cannot tell who sent a
+wrong one (`verify_body` names every worker). `attribute_sync` does better from the poster's sketch
+log (trainer/sketch.py, mindnode/jobs/sketchlog.py): every rank signed, per step, a sketch of the
+gradient it contributed (its peers checked it against what they received) and, at checkpoint and
+final steps, the digest of the parameters. So: weights or checkpoints that differ from the signed
+parameters, or a log that is missing or not signed by its ranks -> the poster alone; a failing
+replay -> the ranks whose signed sketch is off the honest gradient at the FIRST deviating step
+(`SKETCH_RTOL`); none off -> the poster (it made the checkpoints up). `attributed_verify_body`
+names exactly those.
 """
 
 from __future__ import annotations
