@@ -172,7 +172,7 @@ class _Liar(Worker):
 
 
 @pytest.mark.timeout(60)
-@pytest.mark.parametrize("fault", ["lies-about-sketch", "bad-signature", "averages-own-part-wrongly"])
+@pytest.mark.parametrize("fault", ["lies-about-sketch", "bad-signature", "averages-own-part-wrongly", "silent"])
 async def test_a_lying_rank_is_named_by_its_peers(digits, mlp_spec, fault, autojump_clock):
     keys = Keys(IDS)
     cfg = TrainConfig(mode="sync", steps=4, batch_size=8, lr=3e-3, round_timeout=5)
@@ -184,6 +184,11 @@ async def test_a_lying_rank_is_named_by_its_peers(digits, mlp_spec, fault, autoj
     elif fault == "bad-signature":
         ws["w1"] = Worker(hub.transport("w1"), IDS, mlp_spec, digits, cfg, job_id="j",
                           signer=Ed25519PrivateKey.generate().sign, verify_peer=keys.verify)
+    elif fault == "silent":              # never sends its sketch message (e.g. to hide a cheat)
+        async def skip(result, grads, weight):
+            return None
+
+        ws["w1"]._exchange_sketches = skip
     else:
         # w1 owns part 1: it adds 3x its own gradient there (nobody receives that part from it) but
         # signs the honest sketch; only the average of part 1 gives it away (linearity check)
