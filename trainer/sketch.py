@@ -342,13 +342,14 @@ async def exchange(transport, result, vec: np.ndarray, weight: float, *, namespa
         got[p], msgs[p] = s, m
     if not suspects:
         ordered = [msgs[p] for p in group]
-        scale = max(rms(m.sketches) for m in ordered)
         for y, owner in enumerate(group):
             if y == me:
                 continue
             a, b = parts[y]
             want = sum(m.weight * m.sketches[y] for m in ordered) / sum(m.weight for m in ordered)
-            dev = deviation(sketch(result.vector[a:b], seed, y), want, floor=1e-6 * scale)
+            # rounding is relative to the summands, not to their (possibly cancelling) mean
+            floor = max(rms(m.sketches[y]) for m in ordered)
+            dev = deviation(sketch(result.vector[a:b], seed, y), want, floor=floor)
             if not dev <= AVERAGE_RTOL.get(codec, 5e-2):
                 suspects[owner] = (f"its average of part {y} is off the signed sketches by {dev:.3g}: it averaged "
                                    "something else than the ranks sent")

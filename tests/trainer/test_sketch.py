@@ -91,13 +91,17 @@ def test_message_roundtrip_and_malformed_inputs():
         sk.SketchMessage.decode(dataclasses.replace(m, rank=3).encode())
 
 
-@pytest.mark.parametrize("codec", ["none", "fp16", "int8"])
-async def test_sketches_of_an_honest_round_agree_online(codec):
+@pytest.mark.parametrize("codec,cancelling", [("none", False), ("fp16", False), ("int8", False), ("none", True)])
+async def test_sketches_of_an_honest_round_agree_online(codec, cancelling):
     """Every rank's signed sketch of part j equals the sketch of what j received (tight), and the
-    averaged parts match the weighted mean of the signed sketches (within the codec's error)."""
+    averaged parts match the weighted mean of the signed sketches (within the codec's error), also
+    when the contributions nearly cancel (the mean's sketch is then tiny next to the rounding)."""
     keys = Keys(IDS)
     hub = InMemoryHub()
     vecs = {p: np.random.default_rng(i).standard_normal(10_000).astype(np.float32) for i, p in enumerate(IDS)}
+    if cancelling:      # weights 1, 2, 3: 1*a + 2*(-a/2 + tiny) + 3*tiny ~ 0
+        vecs["w1"] = (-vecs["w0"] / 2 + 1e-6 * vecs["w1"]).astype(np.float32)
+        vecs["w2"] = (1e-6 * vecs["w2"]).astype(np.float32)
     rows = {}
 
     async def one(p):
