@@ -181,3 +181,38 @@ def test_on_chain_only_the_cheater_is_unpaid_and_slashed(tmp_path, cheated):
     s.audit()
     econ.audit_economics(s)
     chain.store.close()
+
+
+async def test_the_verifier_fetches_only_the_posters_log_for_this_job(honest, tmp_path):
+    from mindnode.jobs.agent import ProviderAgent
+
+    class Blobs:
+        def __init__(self):
+            self.data = {}
+
+        def put(self, data):
+            self.data[cid_of(data)] = bytes(data)
+            return cid_of(data)
+
+        async def get(self, cid):
+            return self.data[cid]
+
+    blobs = Blobs()
+    agent = ProviderAgent(VER.address, None, blobs, lambda *a: None, tmp_path)
+    poster = ADDR[IDS[0]]
+    log_cid = blobs.put(honest["log"])
+
+    def result(job_id=1, provider=poster, ev=None):
+        bundle = ev if ev is not None else evidence.Evidence(
+            version=evidence.VERSION, job_id=job_id, worker_checkpoints=(),
+            sketch_logs=(evidence.SketchLogRef(provider=provider, rank=0, log=log_cid),)).encode()
+        return R.Result(result_cid="", metrics=(), work=(), checkpoints=(), poster=poster, height=1,
+                        evidence=blobs.put(bundle))
+
+    assert await agent._fetch_sketch_log(1, result()) == honest["log"]
+    assert await agent._fetch_sketch_log(1, result(job_id=2)) is None             # another job's bundle
+    assert await agent._fetch_sketch_log(1, result(provider=ADDR[IDS[1]])) is None  # not the poster's log
+    assert await agent._fetch_sketch_log(1, result(ev=b"\x91\x01")) is None        # malformed bundle
+    assert await agent._fetch_sketch_log(1, dataclasses.replace(result(), evidence="")) is None
+    missing = dataclasses.replace(result(), evidence="bafkreiaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa")
+    assert await agent._fetch_sketch_log(1, missing) is None                       # unfetchable
