@@ -25,6 +25,22 @@ is being sent. A sender cannot craft a perturbation in the sketch's null space; 
 its own contribution to steer the digest would need every K coordinate of its perturbation's
 sketch to vanish within tolerance, for a seed it only learns after sending.
 
+Why the evidence cannot frame an honest rank: a run that finishes has passed, at every honest rank,
+(a) the check of each peer's sketch of the receiver's own part against the received values and
+(b) the linearity check of every other part's average against the weighted mean of the signed
+sketches. So, in sketch space, every averaged part equals the weighted mean of the signed
+sketches the poster logged. If the group's update differs from the honest one, some signed sketch
+differs from its signer's honest gradient, and that signer is named (``verify.attribute_sync``);
+an honest rank only ever signs what it really sent; and an honest poster is never left with "no
+deviating sketch, yet the replay fails". Equivocation (different signed messages to different
+peers) does not help a cheater: whatever version the poster logged had to pass its check (b).
+
+What the online check cannot settle: who is right when a sender and a receiver disagree about
+private point-to-point data (no third party saw it). A failed check stops the run and names the
+suspect in ``RoundFailed``; the agent then reports it, and the chain evicts a worker only on a
+majority of its co-workers' reports (ledger/JOBS.md), which a cheater plus one misled honest rank
+can reach in a 3-worker job: eviction and -500 reputation, never slashing or lost pay for done work.
+
 Messages (``SketchMessage``) have one fixed binary layout (no pickle, no JSON floats), carry the
 round digest, the rank's weight, its K sketches per part and, at checkpoint and final steps,
 the sha-256 of the parameters after the step (``params``), so a verifier can tell a made-up
