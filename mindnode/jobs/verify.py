@@ -21,8 +21,8 @@ gradient it contributed (its peers checked it against what they received) and, a
 final steps, the digest of the parameters. So: weights or checkpoints that differ from the signed
 parameters, or a log that is missing or not signed by its ranks -> the poster alone; a failing
 replay -> the ranks whose signed sketch is off the honest gradient at the FIRST deviating step
-(`SKETCH_RTOL`); none off -> the poster (it made the checkpoints up). `attributed_verify_body`
-names exactly those.
+(`SKETCH_RTOL`, `SKETCH_DOMINANCE`); none off -> the poster if it posted an end checkpoint nobody
+signed, else nobody (inconclusive). `attributed_verify_body` names exactly those.
 """
 
 from __future__ import annotations
@@ -198,8 +198,8 @@ def verify_body(job, verdict: Verdict, metric: str, suspects: list[bytes] | None
 #: How far a rank's signed sketch may be from the sketch of the gradient the verifier recomputes
 #: at the replayed parameters, relative to the RMS of the honest sketch of that part. The replay
 #: reproduces the group's arithmetic (`trainer.replay.SyncRankReplay`), so on one machine honest
-#: ranks match to float rounding; across thread counts or CPUs the gradients drift slightly. A rank
-#: sending 3x its gradient is off by 2.0 (200%). Measured figures: ledger/JOBS.md (Attribution).
+#: ranks match to float rounding (0 on one machine, <= 4e-6 with another thread count over 50
+#: steps); a rank scaling its gradient by 1.001 is off by 2e-3, by 3 by ~4. ledger/JOBS.md has more.
 SKETCH_RTOL = 1e-3
 #: After the interval's first step, a rank over the tolerance is blamed only if its deviation is this
 #: many times the largest deviation among the ranks within it (drift moves every rank together).
