@@ -12,6 +12,7 @@ from ledger.economics import ledger_state as econ
 from ledger.errors import LedgerError
 from ledger.execution import BlockContext, apply_tx, begin_block, end_block
 from ledger.genesis import NMT, AllocationRow, Genesis, GenesisAccount, GenesisValidator, Params
+from ledger.hashing import sha256
 from ledger.jobs import records as R
 from ledger.jobs import views
 from ledger.keys import devnet_key
@@ -126,13 +127,16 @@ class Chain(_Base):
 
 
 class MemChain(_Base):
-    """The same rules on an in-memory state (no store): for property tests."""
+    """The same rules on an in-memory state (no store): for property tests. Its "block hash" (the
+    next block's `parent_hash`, which the jobs beacon mixes in) is a hash of the previous one,
+    the height, the time and the transactions: like a real header, it changes with any of them."""
 
-    def __init__(self):
+    def __init__(self, genesis=None):
         super().__init__()
-        self._state = genesis_state(make_genesis())
+        self._state = genesis_state(genesis or make_genesis())
         self.height = 0
         self.time_ms = T0 * 1000
+        self.parent_hash = bytes(32)
 
     def state(self):
         return self._state
@@ -140,7 +144,7 @@ class MemChain(_Base):
     def block(self, *txs, dt_ms: int = 2000) -> list[str]:
         self.height += 1
         self.time_ms += dt_ms
-        ctx = BlockContext.for_state(self._state, self.height, self.time_ms, V0.address)
+        ctx = BlockContext.for_state(self._state, self.height, self.time_ms, V0.address, self.parent_hash)
         begin_block(self._state, ctx)
         errors = []
         for tx in txs:
@@ -150,4 +154,6 @@ class MemChain(_Base):
                 self.nonces[tx.sender] -= 1
                 errors.append(str(exc))
         end_block(self._state, ctx)
+        self.parent_hash = sha256(self.parent_hash + self.height.to_bytes(8, "big") + self.time_ms.to_bytes(8, "big")
+                                  + b"".join(tx.hash for tx in txs))
         return errors
