@@ -441,6 +441,11 @@ def expire(state, ctx, job: Job) -> Job:
 
 
 def rate(state, ctx, sender: bytes, job_id: int, score: int) -> Job:
+    summary = get_summary(state, job_id) if get_job(state, job_id) is None else None
+    if summary is not None:
+        raise JobError(f"job {job_id} can no longer be rated: it finished at height {summary.settled_height} and "
+                       f"was pruned at height {summary.pruned_height} (a job can be rated until "
+                       f"{state.params.jobs.job_retention_blocks} blocks after it finished)")
     job = _job(state, job_id)
     if sender != job.submitter:
         raise JobError(f"only the submitter can rate job {job_id}")

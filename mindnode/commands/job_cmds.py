@@ -197,6 +197,11 @@ def _print_job(r: dict) -> None:
         rows.append(("verified " + r["metric"], r["verified_metric"]))
     rows += [("paid", _nmt(r["fee_paid"])), ("refunded", _nmt(r["refunded"])),
              ("payments", [f"{p['provider']}: {_nmt(p['amount'])}" for p in r["payments"]])]
+    if r.get("verifier_payments"):
+        rows.append(("verifier fees", [f"{p['provider']}: {_nmt(p['amount'])}" for p in r["verifier_payments"]]))
+    if r.get("pruned"):
+        rows.append(("pruned", f"at height {r['pruned_height']}: only the summary is kept (terms, workers, "
+                               "offers and checkpoints are gone)"))
     _table(f"job {r['id']}", rows)
 
 

@@ -100,10 +100,13 @@ def test_a_cheating_worker_is_caught_not_paid_and_slashed(tmp_path):
             assert f"job {final['id']} verdict" in vnode.log_path.read_text(errors="replace")
         assert "TEST FAULT cheat-gradients" in cheater.log_path.read_text(errors="replace")
         assert "TEST FAULT" not in honest.log_path.read_text(errors="replace")
-        # not paid: no payment, no fee, the whole budget back to the submitter
+        # not paid: no payment, no fee; the two verifiers (a confirmed accusation) are paid their fee
+        # (ledger/JOBS.md, Settlement), the rest of the budget goes back to the submitter
         assert final["payments"] == [] and int(final["fee_paid"]) == 0
-        assert int(final["refunded"]) == int(final["budget"]) and int(final["escrow"]) == 0
-        assert int(get(n0, f"/accounts/{address_to_text(SUBMITTER.address)}")["balance"]) == balance0
+        vfees = int(final["verifier_fees"])
+        assert len(final["verifier_payments"]) == 2 and vfees > 0
+        assert int(final["refunded"]) + vfees == int(final["budget"]) and int(final["escrow"]) == 0
+        assert int(get(n0, f"/accounts/{address_to_text(SUBMITTER.address)}")["balance"]) == balance0 - vfees
         # reputation and stake: -1,000 each (plus whatever control tasks did meanwhile), 10% slashed
         bps = load_genesis(net.genesis_source).params.slash_fraction_bps
         for a in workers:

@@ -32,8 +32,8 @@ PARAMS = Params(min_validator_stake=100 * NMT, unbonding_period_s=60, min_long_t
 SPEC = json.dumps({"name": "test", "model": {"name": "mlp"}}, sort_keys=True).encode()
 
 
-def make_genesis() -> Genesis:
-    return Genesis(chain_id=CHAIN, timestamp=T0, params=PARAMS,
+def make_genesis(params: Params = PARAMS) -> Genesis:
+    return Genesis(chain_id=CHAIN, timestamp=T0, params=params,
                    accounts=tuple(GenesisAccount(k.address, (10_000 if k is SUB else 1_000) * NMT)
                                   for k in KEYS[1:8]) + (GenesisAccount(V0.address, 1_000 * NMT),),
                    validators=(GenesisValidator(V0.address, 200 * NMT, "v0"),), allocation_start=T0,
@@ -92,9 +92,9 @@ class _Base:
 class Chain(_Base):
     """A real LevelDB store; `block(*txs)` builds, imports, and raises if any tx was skipped."""
 
-    def __init__(self, path):
+    def __init__(self, path, genesis=None):
         super().__init__()
-        self.store = Store.create(path, make_genesis(), sync=False)
+        self.store = Store.create(path, genesis or make_genesis(), sync=False)
 
     def close(self):
         self.store.close()
@@ -157,3 +157,10 @@ class MemChain(_Base):
         self.parent_hash = sha256(self.parent_hash + self.height.to_bytes(8, "big") + self.time_ms.to_bytes(8, "big")
                                   + b"".join(tx.hash for tx in txs))
         return errors
+
+
+def registered_chain(path, genesis=None) -> Chain:
+    """A `Chain` whose first block registers the five providers."""
+    c = Chain(path, genesis)
+    c.block(*(c.tx(k, register_body()) for k in PROVIDERS))
+    return c
