@@ -45,7 +45,8 @@ class JobFlows(RuleBasedStateMachine):
     def _jobs(self, states=None):
         return [j for j in iter_jobs(self.c.state()) if states is None or j.state in states]
 
-    @rule(workers=st.integers(1, 3), short=st.integers(0, 2), budget=st.integers(1, 10**20),
+    @rule(workers=st.integers(1, 3), short=st.integers(0, 2),
+          budget=st.integers(1, 10**20) | st.integers(10**20, 3 * 10**20),      # short and ample budgets
           window=st.integers(2, 6), life=st.integers(5, 60), mode=st.sampled_from(["sync", "async"]),
           offerers=st.lists(st.sampled_from(PROVIDERS), max_size=5, unique=True),
           prices=st.lists(st.integers(0, 10**19), min_size=5, max_size=5))
@@ -54,8 +55,8 @@ class JobFlows(RuleBasedStateMachine):
         self.c.block(self.c.tx(SUB, submit_body(workers=workers, min_workers=max(1, workers - short), budget=budget,
                                                 offer_window=window, deadline_ms=deadline, mode=mode,
                                                 max_price=10**19)))
-        self.submitted += 1
-        job_id = self.submitted
+        counter = R.load(self.c.state(), R.JOB_COUNTER_KEY, R.Counter)
+        self.submitted = job_id = counter.next - 1 if counter else 0
         self.c.block(*(self.c.tx(k, JobOffer(job_id=job_id, price=p, zone=""))
                        for k, p in zip(offerers, prices, strict=False)))
 
