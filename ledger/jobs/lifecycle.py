@@ -528,13 +528,17 @@ def prune_finished(state, ctx) -> list[int]:
     jp = state.params.jobs
     due = []
     for key, _ in state.iter_prefix(b"Jf"):
-        if int.from_bytes(key[2:10], "big") + jp.job_retention_blocks >= ctx.height or len(due) >= jp.max_prunes_per_block:
+        settled = int.from_bytes(key[2:10], "big")
+        if len(due) >= jp.max_prunes_per_block or settled + jp.job_retention_blocks >= ctx.height:
             break
-        due.append(int.from_bytes(key[10:18], "big"))
-    for job_id in due:
-        if prune_job(state, ctx, job_id) is None:     # cannot happen with a consistent index; stay safe
-            raise JobError(f"pruning queue names job {job_id}, which is not a finished job")
-    return due
+        due.append((settled, int.from_bytes(key[10:18], "big")))
+    for key_height, job_id in due:
+        if prune_job(state, ctx, job_id) is None:
+            # Cannot happen with a consistent queue (audit_jobs checks it). Raising here would make
+            # every block invalid and halt the chain, so drop the stale entry, deterministically.
+            log.warning("pruning queue names job %d, which is not a finished job: entry dropped", job_id)
+            state.delete(finished_key(key_height, job_id))
+    return [job_id for _, job_id in due]
 
 
 # -- the end-block hook ---------------------------------------------------------------------------

@@ -169,3 +169,14 @@ def test_two_stores_fed_the_same_blocks_agree_through_pruning(chain, tmp_path):
         views.audit_jobs(other.state())
     finally:
         other.close()
+
+
+def test_a_stale_queue_entry_is_dropped_not_fatal():
+    """A queue entry without a finished job (impossible with a consistent index) must not halt the
+    chain: the end-block hook drops it."""
+    from jobs_fixtures import MemChain
+
+    c = MemChain(GENESIS)
+    c.state().put(R.finished_key(0, 999), b"")
+    c.blocks_until(RETAIN + 2)
+    assert list(c.state().iter_prefix(b"Jf")) == [] and R.get_summary(c.state(), 999) is None
