@@ -2,7 +2,7 @@
 
 Why: `Params` is mostly integers, which the genesis loader and the state's chain record handle
 generically; three economics fields are structured (a table of hardware classes, a table of
-bandwidth tiers, the oracle's address). This module gives each one canonical plain form, the
+bandwidth tiers, the oracle's address), and so is the jobs rules' ``jobs`` section. This module gives each one canonical plain form, the
 same in JSON and in msgpack, and a strict parser with messages naming the field, so
 `ledger.genesis_file` and `ledger.state` delegate to it instead of special-casing them:
 
