@@ -225,6 +225,20 @@ def test_acceptance_criterion_not_met_pays_work_but_fails(chain):
     chain.audit()
 
 
+def test_verifier_fee_is_capped_by_what_the_escrow_holds_after_the_workers(chain):
+    sub0 = chain.balance(SUB)
+    jid = running_job(chain, budget=9 * NMT + NMT // 10)     # the work (9 NMT) + 0.1 NMT of the 0.45 owed
+    chain.block(result_tx(chain, jid))
+    job = to_challenge(chain, jid)
+    verifier = job.verifier
+    chain.block(verify_tx(chain, job))
+    job = chain.job(jid)
+    assert job.state == R.DONE and job.fee_paid == 9 * NMT                 # the workers first, in full
+    assert [(p.provider, p.amount) for p in job.verifier_payments] == [(verifier, NMT // 10)]
+    assert job.refunded == 0 and chain.balance(SUB) == sub0 - 9 * NMT - NMT // 10
+    chain.audit()
+
+
 def test_verdict_rules(chain):
     jid = running_job(chain)
     chain.block(result_tx(chain, jid))
