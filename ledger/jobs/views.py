@@ -138,12 +138,13 @@ def iter_summaries(state):
 
 def jobs_in(state, job_state: str) -> list[Job]:
     """The jobs in unfinished state `job_state`, through the ``Js`` index (id order)."""
-    return [get_job(state, i) for i in job_ids_in(state, job_state)]
+    return [j for j in (get_job(state, i) for i in job_ids_in(state, job_state)) if j is not None]
 
 
 def finished_jobs(state) -> list[Job]:
     """The finished jobs not pruned yet, in settling order (the ``Jf`` queue)."""
-    return [get_job(state, int.from_bytes(k[10:18], "big")) for k, _ in state.iter_prefix(b"Jf")]
+    jobs = (get_job(state, int.from_bytes(k[10:18], "big")) for k, _ in state.iter_prefix(b"Jf"))
+    return [j for j in jobs if j is not None]
 
 
 def list_jobs(state, *, submitter: bytes | None = None, states: tuple[str, ...] | None = None) -> list[dict]:
