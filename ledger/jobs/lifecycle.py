@@ -371,7 +371,13 @@ def verify(state, ctx, sender: bytes, job_id: int, replay_from: int, replay_step
         # An accusation slashes only once a second, independently drawn verifier confirms it on the
         # same steps: a lone (or the submitter's sybil) verifier cannot get honest workers slashed.
         job = dataclasses.replace(job, accused=tuple(sorted(bad_workers)), accuser=sender, verifier=b"")
-        job = _designate_verifier(state, ctx, job)
+        if len(job.tried_verifiers) >= state.params.jobs.max_verify_rounds:
+            # No round left for a confirmer: like "no confirmer available" (refund, nobody punished
+            # or paid). Drawing one anyway would also overflow `Job.tried_verifiers`.
+            job = _fail_unverified(state, ctx, job, f"an accusation by verifier {len(job.tried_verifiers)} of "
+                                                    f"{len(job.tried_verifiers)} left no round to confirm it")
+        else:
+            job = _designate_verifier(state, ctx, job)
         put_job(state, job)
         return job
     day = _day(state, ctx.now_s)

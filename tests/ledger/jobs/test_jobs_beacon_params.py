@@ -135,3 +135,39 @@ def test_rules_read_the_params_at_execution():
     c.blocks_until(11)                             # due at 10, unanswered -> -34
     assert sorted(c.provider(k).reputation for k in PROVIDERS[:4])[0] == 1_234 - 34
     assert rules.DEFAULTS.control_interval_blocks == 50    # the module defaults did not move
+
+
+def test_an_accusation_in_the_last_verifier_round_refunds(tmp_path):
+    """max_verify_rounds 1: an accusation has no round left for a confirmer -> failed, full refund,
+    nobody slashed or paid (before, the last round's accusation could not even be recorded)."""
+    from jobs_fixtures import NMT, P1, P2, P3, P4, Chain
+
+    from ledger.jobs import records as R
+    from ledger.jobs.cid import cid_of
+    from ledger.txkinds.job_offer import JobOffer
+    from ledger.txkinds.job_result import JobResult
+    from ledger.txkinds.job_verify import JobVerify
+
+    c = Chain(tmp_path / "r", make_genesis(dataclasses.replace(PARAMS, jobs=dataclasses.replace(
+        JobParams(), max_verify_rounds=1))))
+    try:
+        c.block(*(c.tx(k, register_body()) for k in PROVIDERS))
+        sub0 = c.balance(SUB)
+        c.block(c.tx(SUB, submit_body()))
+        c.block(*(c.tx(k, JobOffer(job_id=1, price=NMT, zone="")) for k in (P1, P2, P3)))
+        c.blocks_until(c.job(1).window_close_height)
+        c.block(c.tx(P1, JobResult(job_id=1, result_cid=cid_of(b"w"), checkpoints=(),
+                                   metrics=(R.Metric(name="accuracy", value_ppm=990_000),),
+                                   work=(R.Work(provider=P1.address, samples=100),))))
+        c.blocks_until(c.job(1).challenge_height)
+        job = c.job(1)
+        key = next(k for k in PROVIDERS if k.address == job.verifier)
+        assert key in (P4, PROVIDERS[4])
+        c.block(c.tx(key, JobVerify(job_id=1, replay_from=job.replay_from, replay_steps=5,
+                                    bad_workers=(P1.address,), metric_ppm=990_000)))
+        job = c.job(1)
+        assert job.state == R.FAILED and "no round to confirm" in job.reason
+        assert c.balance(SUB) == sub0 and job.verifier_fees == 0 and c.provider(P1).reputation == 5_000
+        c.audit()
+    finally:
+        c.close()
