@@ -153,6 +153,7 @@ class JobService:
             log.warning("TEST FAULT cheat-gradients: this worker scales its gradients by %s",
                         faults.CHEAT_GRADIENT_FACTOR)
             faults.scale_gradients(worker)
+        self._apply_async_fault(worker)
         for p in worker.group:
             if p != self.me:
                 try:
@@ -180,6 +181,19 @@ class JobService:
         if not out:
             raise RuntimeError("training stopped before it finished")
         return out[0]
+
+    def _apply_async_fault(self, worker) -> None:
+        """TEST-ONLY ``cheat-async`` (faults.py): an async worker scales its local updates."""
+        if "cheat-async" in self.svc.faults and worker.cfg.mode == "async":
+            from mindnode.node import faults
+
+            log.warning("TEST FAULT cheat-async: this worker scales its local updates by %s",
+                        faults.CHEAT_ASYNC_FACTOR)
+            faults.scale_local_updates(worker)
+
+    def sign(self, message: bytes) -> bytes:
+        """Sign with the node key (the agent signs its async checkpoint lists: mindnode/jobs/evidence.py)."""
+        return self.svc.key.sign(message)
 
     # ------------------------------------------------------------------ progress
     def on_progress(self, job_id: int, p) -> None:
