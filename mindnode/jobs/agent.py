@@ -18,6 +18,7 @@ task whose job left `running` on chain is cancelled.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import logging
 from collections.abc import Awaitable, Callable
@@ -37,6 +38,11 @@ from mindnode.jobs import verify, work
 from mindnode.jobs.errors import JobSpecError
 
 log = logging.getLogger("mindnode.jobs")
+
+#: `job_result.checkpoints` holds at most 64 ids; an async result keeps the poster's newest ones
+#: (the verifier replays from each worker's own list in the evidence bundle, and checks the
+#: result weights against the last one).
+MAX_RESULT_CHECKPOINTS = 64
 
 
 def _failed_peers(exc: BaseException) -> set[str]:
@@ -240,6 +246,7 @@ class ProviderAgent:
         body = work.result_body(job.id, spec, weights, {"accuracy": acc, "loss": loss}, samples, blobs)
         if entries is not None:
             body = self._async_result_evidence(job.id, body, entries, result.group)
+            body = dataclasses.replace(body, checkpoints=body.checkpoints[-MAX_RESULT_CHECKPOINTS:])
         await self._submit(body, f"result {job.id}")
 
     async def verify(self, job: R.Job) -> None:
@@ -324,8 +331,6 @@ class ProviderAgent:
 
         active = {address_from_text(p) for p in group}
         kept = tuple(wk for wk in body.work if wk.provider in entries or wk.provider not in active)
-        import dataclasses
-
         return work.with_evidence(dataclasses.replace(body, work=kept), cid)
 
     async def verify_async(self, job: R.Job, spec) -> None:

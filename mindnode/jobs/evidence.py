@@ -32,8 +32,9 @@ from mindnode.jobs.errors import EvidenceError
 
 #: The current bundle format.
 VERSION = 1
-#: Bundles are small (ids only); refuse anything bigger before decoding.
-MAX_EVIDENCE_BYTES = 64 * 1024
+#: Bundles hold ids only; refuse anything bigger before decoding. Sized for the largest async job:
+#: 16 workers x 256 checkpoint ids (~62 bytes each) ~ 254 KB, plus sketch-log refs.
+MAX_EVIDENCE_BYTES = 1024 * 1024
 
 
 @record

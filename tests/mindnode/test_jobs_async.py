@@ -9,6 +9,8 @@ and the verifier replays the drawn rounds of every worker from that worker's own
 * a poster that leaves a worker's list out of the bundle (but still claims its samples): the
   poster is named, the left-out worker is paid."""
 
+import json
+
 import pytest
 import trio
 from test_jobs_agent import SUB, Blobs, LocalNet, Port
@@ -19,9 +21,10 @@ from ledger.jobs.views import audit_jobs
 from ledger.keys import address_to_text, devnet_key
 from ledger.txkinds.provider_register import ProviderRegister
 from ledger.txkinds.stake import StakeTx
-from mindnode.jobs import evidence, examples
+from mindnode.jobs import evidence, examples, work
+from mindnode.jobs import spec as job_spec
 from mindnode.jobs.agent import ProviderAgent
-from mindnode.jobs.errors import EvidenceError
+from mindnode.jobs.errors import EvidenceError, JobSpecError
 from mindnode.node import faults
 
 V0 = devnet_key(0)
@@ -151,3 +154,30 @@ def test_evidence_bundle_bounds_and_errors():
         evidence.load(b"\x81\xa1x\x01", 7)
     with pytest.raises(EvidenceError, match="over the"):
         evidence.load(b"\x00" * (evidence.MAX_EVIDENCE_BYTES + 1), 7)
+
+
+def test_the_poster_pays_only_workers_whose_signed_list_arrived(tmp_path):
+    """A worker that never sent its list is left out of `work` (unpaid, not accused); a former
+    worker (dropped mid-job, not in the final group) keeps its samples; the bundle is published."""
+    blobs = Blobs()
+    spec = examples.resolve("digits-mlp-async")
+    poster, silent = WORKERS[0], WORKERS[1]
+    former = devnet_key(9)
+    agent = ProviderAgent(poster.address, None, blobs, None, tmp_path)
+    body = work.result_body(1, spec, b"weights", {"accuracy": 0.9}, {poster.address: 100, silent.address: 100,
+                                                                      former.address: 40}, [b"c1"])
+    entry = evidence.sign_worker_checkpoints(1, poster.address, ["bafyx"], poster.sign)
+    out = agent._async_result_evidence(1, body, {poster.address: entry},
+                                       [address_to_text(k.address) for k in (poster, silent)])
+    assert {w.provider for w in out.work} == {poster.address, former.address}
+    ev = evidence.load(blobs.data[out.evidence], 1)
+    assert [e.provider for e in ev.worker_checkpoints] == [poster.address]
+
+
+def test_an_async_spec_with_too_many_rounds_is_refused():
+    d = json.loads(examples.text("digits-mlp-async"))
+    d["limits"] = {"steps": 20 * 256}
+    with pytest.raises(JobSpecError, match=r"256 averaging rounds; at most 255.*raise H to at least 21"):
+        job_spec.validate(d)
+    d["H"] = 21
+    job_spec.validate(d)
