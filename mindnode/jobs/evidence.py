@@ -91,14 +91,19 @@ def encode_worker_entry(entry: WorkerCheckpoints) -> bytes:
     return entry.encode()
 
 
+def _decode_bounded(cls, data: bytes, limit: int, what: str):
+    """`cls` decoded from untrusted `data`: the size checked before decoding, any codec error an EvidenceError."""
+    if len(data) > limit:
+        raise EvidenceError(f"{what} of {len(data)} bytes is over the {limit}-byte limit")
+    try:
+        return cls.decode(bytes(data), max_size=limit)
+    except LedgerError as exc:
+        raise EvidenceError(f"malformed {what}: {exc}") from None
+
+
 def decode_worker_entry(data: bytes, job_id: int, sender: bytes) -> WorkerCheckpoints:
     """A worker's entry as the poster receives it: bounded, from `sender` itself, validly signed."""
-    if len(data) > MAX_WORKER_ENTRY_BYTES:
-        raise EvidenceError(f"checkpoint list of {len(data)} bytes is over the {MAX_WORKER_ENTRY_BYTES}-byte limit")
-    try:
-        entry = WorkerCheckpoints.decode(bytes(data), max_size=MAX_WORKER_ENTRY_BYTES)
-    except LedgerError as exc:
-        raise EvidenceError(f"malformed checkpoint list: {exc}") from None
+    entry = _decode_bounded(WorkerCheckpoints, data, MAX_WORKER_ENTRY_BYTES, "checkpoint list")
     if entry.provider != sender:
         raise EvidenceError("checkpoint list names another provider than its sender")
     if not check_worker_signature(job_id, entry):
@@ -127,12 +132,7 @@ def build(job_id: int, worker_checkpoints: Iterable[WorkerCheckpoints] = (),
 def load(data: bytes, job_id: int) -> Evidence:
     """Decode a fetched bundle for `job_id`: bounded, canonical, this version, this job, one entry per
     worker. Raises EvidenceError saying what is wrong (a verifier blames the poster for it)."""
-    if len(data) > MAX_EVIDENCE_BYTES:
-        raise EvidenceError(f"evidence bundle of {len(data)} bytes is over the {MAX_EVIDENCE_BYTES}-byte limit")
-    try:
-        ev = Evidence.decode(bytes(data), max_size=MAX_EVIDENCE_BYTES)
-    except LedgerError as exc:
-        raise EvidenceError(f"malformed evidence bundle: {exc}") from None
+    ev = _decode_bounded(Evidence, data, MAX_EVIDENCE_BYTES, "evidence bundle")
     if ev.version != VERSION:
         raise EvidenceError(f"evidence bundle version {ev.version}; this node reads version {VERSION}")
     if ev.job_id != job_id:

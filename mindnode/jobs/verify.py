@@ -13,10 +13,17 @@ trainer's tolerance (`trainer.replay`: bitwise for local/async inner steps on on
 weights must equal the last checkpoint's model when it is at the final step, and the metric is
 measured on those weights.
 
-Attribution: async checkpoints are per worker (their local steps), so a failing replay names that
-worker. A sync step mixes every worker's gradient; the checkpoints cannot tell who sent a wrong
-one, so a failing sync replay names every worker of the result (the trainer would need per-rank
-gradient commitments to do better; see ledger/JOBS.md).
+Attribution: a sync step mixes every worker's gradient; the checkpoints cannot tell who sent a
+wrong one, so a failing sync replay names every worker of the result (the trainer would need
+per-rank gradient commitments to do better; see ledger/JOBS.md). Async (DiLoCo) jobs are verified
+by `mindnode/jobs/verify_async.py` instead: every worker's own checkpoints (from the evidence
+bundle) and its own rounds, naming only the worker(s) whose rounds fail; `verify_result` is the
+sync/local path.
+
+Fine-tuning (`model.base`, a content id): the verifier fetches the same safetensors artifact the
+workers load (`work.base_weights`), rebuilds step 0 from it (`initial_checkpoint(base=...)`) and
+checks that the frozen weights of every checkpoint and of the result are the artifact's
+(`base_mismatch`).
 """
 
 from __future__ import annotations

@@ -12,8 +12,7 @@ and the verifier replays the drawn rounds of every worker from that worker's own
 import json
 
 import pytest
-import trio
-from test_jobs_agent import SUB, Blobs, LocalNet, Port
+from test_jobs_agent import Blobs, LocalNet, Port, run_until_finished
 
 from ledger.genesis import NMT
 from ledger.jobs import records as R
@@ -72,19 +71,7 @@ async def _run_job(tmp_path, spec, *, cheat=None, agent_cls=None):
                                                    zone="lab", bandwidth_kbps=100_000))
     for k in WORKERS:
         await Port(net, k).submit(StakeTx(validator=V0.address, amount=100 * NMT, lock_days=0))
-    async with trio.open_nursery() as n:
-        n.start_soon(net.seal_forever)
-        await net.new_head()
-        for a in agents:
-            n.start_soon(a.run, net.new_head)
-        await Port(net, SUB).submit(spec.submit_body(now_ms=net.store.head.timestamp))
-        with trio.fail_after(200):
-            while True:
-                await net.new_head()
-                job = R.get_job(net.store.state(), 1)
-                if job is not None and job.state in R.TERMINAL:
-                    break
-        n.cancel_scope.cancel()
+    job = await run_until_finished(net, agents, spec)
     return net, blobs, agents, job
 
 

@@ -9,9 +9,8 @@ import json
 
 import pytest
 import torch
-import trio
 from safetensors.torch import load, save
-from test_jobs_agent import SUB, Blobs, LocalNet, Port
+from test_jobs_agent import Blobs, LocalNet, Port, run_until_finished
 
 from ledger.genesis import NMT
 from ledger.jobs import records as R
@@ -67,16 +66,7 @@ async def test_text_lora_fine_tunes_a_base_artifact_and_verifies(tmp_path):
     for k in PROVIDERS:
         await Port(net, k).submit(ProviderRegister(hardware_class="cpu", score=100, price=NMT // 10, capacity=1,
                                                    zone="lab", bandwidth_kbps=100_000))
-    async with trio.open_nursery() as n:
-        n.start_soon(net.seal_forever)
-        await net.new_head()
-        for a in agents:
-            n.start_soon(a.run, net.new_head)
-        await Port(net, SUB).submit(spec.submit_body(now_ms=net.store.head.timestamp))
-        with trio.fail_after(200):
-            while (job := R.get_job(net.store.state(), 1)) is None or job.state not in R.TERMINAL:
-                await net.new_head()
-        n.cancel_scope.cancel()
+    job = await run_until_finished(net, agents, spec)
     assert job.state == R.DONE, (job.reason, [a.errors for a in agents], net.skipped)
     assert len(job.payments) == 2
     base = load(raw)
