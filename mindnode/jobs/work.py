@@ -46,10 +46,25 @@ def train_config(spec: JobSpec):
 
     from trainer.worker import TrainConfig
 
-    cfg = _async_every_round(TrainConfig.from_dict(spec.trainer_spec()["train"]))
+    cfg = _async_every_round(_default_checkpoints(TrainConfig.from_dict(spec.trainer_spec()["train"])))
     if cfg.checkpoint_every:
         cfg = dataclasses.replace(cfg, keep_checkpoints=cfg.steps // cfg.checkpoint_every + 2)
     return cfg
+
+
+#: Checkpoints of a chain job whose spec sets none (`checkpoint_every` 0): this many per run.
+DEFAULT_CHECKPOINTS = 4
+
+
+def _default_checkpoints(cfg):
+    """A chain job is verified by replaying from checkpoints, so it always has some: a spec without
+    `checkpoint_every` gets one every steps / DEFAULT_CHECKPOINTS (a job without any could never be
+    verified, and its workers never paid: the bundled text-lora was such a job)."""
+    import dataclasses
+
+    if cfg.checkpoint_every:
+        return cfg
+    return dataclasses.replace(cfg, checkpoint_every=max(1, cfg.steps // DEFAULT_CHECKPOINTS))
 
 
 def _async_every_round(cfg):

@@ -45,8 +45,7 @@ def finetune_spec(cid: str, **model):
     d["model"]["base"] = cid
     d["model"].update(model)
     d["limits"]["steps"] = 40
-    d["checkpoint_every"] = 20
-    return job_spec.validate(d)
+    return job_spec.validate(d)       # the bundled checkpoint_every (20): intervals 0..20..40
 
 
 @pytest.mark.slow
@@ -107,3 +106,13 @@ def test_base_artifact_errors(monkeypatch):
     monkeypatch.setattr(work, "MAX_BASE_MODEL_BYTES", 1000)
     with pytest.raises(JobSpecError, match="the limit is 1000"):
         work.base_weights(spec, raw)
+
+
+def test_a_chain_job_always_has_checkpoints_to_verify_from():
+    """A spec without checkpoint_every still checkpoints (a job without any could never be verified)."""
+    d = json.loads(examples.resolve("text-lora").canonical())
+    d.pop("checkpoint_every")
+    d["limits"]["steps"] = 40
+    assert work.train_config(job_spec.validate(d)).checkpoint_every == 10
+    assert work.train_config(examples.resolve("text-lora")).checkpoint_every == 20
+    assert work.train_config(examples.resolve("digits-mlp-async")).checkpoint_every == 20     # = H
