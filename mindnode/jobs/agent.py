@@ -355,10 +355,12 @@ class ProviderAgent:
             why = str(exc)
         missing = evidence.missing_lists(ev, job.id, paid_active)
         lists: dict[bytes, list[bytes]] = {}
+        want = verify_async.needed_list_positions(spec, job.replay_from, job.replay_steps)
         if ev is not None:
-            for e in ev.worker_checkpoints:
+            for e in ev.worker_checkpoints:         # only the checkpoints the drawn rounds need
                 if e.provider in paid_active and evidence.check_worker_signature(job.id, e):
-                    lists[e.provider] = [await self.blobs.get(c) for c in e.checkpoints]
+                    lists[e.provider] = [await self.blobs.get(e.checkpoints[i]) for i in want.values()
+                                         if i < len(e.checkpoints)]
         verdict = await trio.to_thread.run_sync(
             lambda: verify_async.verify_async_workers(spec, ds, lists, weights, job.replay_from, job.replay_steps,
                                                       base=base, final_checkpoint=final))

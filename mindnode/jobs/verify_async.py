@@ -86,11 +86,36 @@ def _outer_step(spec: JobSpec, dataset, start, avg_delta: np.ndarray) -> np.ndar
     return flat_params(w.params)
 
 
+def round_bounds(spec: JobSpec) -> list[int]:
+    """The steps every honest async worker checkpoints at: each round boundary (H, 2H, ...) and the
+    last step; 0 is the rebuilt initial state."""
+    h = work.train_config(spec).inner_steps
+    return sorted({*range(0, spec.steps, h), spec.steps})
+
+
+def covering_rounds(spec: JobSpec, replay_from: int, replay_steps: int) -> list[tuple[int, int]]:
+    """The rounds (start step, end step) overlapping [replay_from, replay_from + replay_steps]."""
+    bounds = round_bounds(spec)
+    end_want = replay_from + replay_steps
+    return [(a, b) for a, b in zip(bounds[:-1], bounds[1:], strict=True) if b > replay_from and a < end_want]
+
+
+def needed_list_positions(spec: JobSpec, replay_from: int, replay_steps: int) -> dict[int, int]:
+    """{step: position in a worker's list} of the checkpoints the covering rounds need. A worker's
+    list holds its checkpoints in step order, one per round boundary (position k = step bounds[k+1]),
+    so a verifier fetches only these few; a list that is not in that order fails on its own worker
+    (the checkpoint at the position has another step)."""
+    bounds = round_bounds(spec)
+    steps = {s for r in covering_rounds(spec, replay_from, replay_steps) for s in r} - {0}
+    return {s: bounds.index(s) - 1 for s in sorted(steps)}
+
+
 def verify_async_workers(spec: JobSpec, dataset, lists: dict[bytes, list[bytes]], weights: bytes,
                          replay_from: int, replay_steps: int, *, base: dict | None = None,
                          final_checkpoint: bytes | None = None) -> AsyncVerdict:
     """Replay the rounds covering [replay_from, replay_from + replay_steps] for every worker in `lists`
-    (provider address -> its checkpoint blobs) and name those whose own work fails.
+    (provider address -> its checkpoint blobs: all of them, or just those at `needed_list_positions`)
+    and name those whose own work fails.
 
     `final_checkpoint`: the poster's checkpoint at the last step (from `job_result.checkpoints`); the
     result weights must equal its model."""
@@ -134,11 +159,7 @@ def verify_async_workers(spec: JobSpec, dataset, lists: dict[bytes, list[bytes]]
             blame(p, off)
             continue
         by_step[p] = {0: initial, **cks}
-    # the round boundaries every honest worker checkpoints at
-    h = cfg.inner_steps
-    bounds = sorted({*range(0, spec.steps, h), spec.steps})
-    end_want = replay_from + replay_steps
-    rounds = [(a, b) for a, b in zip(bounds[:-1], bounds[1:], strict=True) if b > replay_from and a < end_want]
+    rounds = covering_rounds(spec, replay_from, replay_steps)
     if rounds:
         verdict.start_step, verdict.end_step = rounds[0][0], rounds[-1][1]
     for a, b in rounds:

@@ -168,3 +168,14 @@ def test_an_async_spec_with_too_many_rounds_is_refused():
         job_spec.validate(d)
     d["H"] = 21
     job_spec.validate(d)
+
+
+def test_the_verifier_fetches_only_the_checkpoints_of_the_drawn_rounds():
+    from mindnode.jobs import verify_async
+
+    d = json.loads(examples.text("digits-mlp-async"))
+    d["limits"] = {"steps": 50}                  # rounds 0..20, 20..40, 40..50 (a short last round)
+    spec = job_spec.validate(d)
+    assert verify_async.covering_rounds(spec, 15, 10) == [(0, 20), (20, 40)]
+    assert verify_async.needed_list_positions(spec, 15, 10) == {20: 0, 40: 1}     # step 0 is rebuilt
+    assert verify_async.needed_list_positions(spec, 45, 5) == {40: 1, 50: 2}
