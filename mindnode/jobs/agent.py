@@ -14,6 +14,12 @@ train assigned jobs
 (rank 0 publishes the weights and checkpoints and posts `job_result`; every surviving worker
 reports the peers the trainer dropped), verify designated jobs, answer control tasks. A training
 task whose job left `running` on chain is cancelled.
+
+Async jobs: every worker also publishes its own checkpoints and sends its signed list to the poster,
+which puts every list in the evidence bundle (`_share_async_checkpoints`, `_async_result_evidence`);
+the verifier replays each worker's rounds from its own list (`verify_async`). Fine-tuning jobs
+(`model.base`): workers and verifier fetch the base artifact by id (`work.fetch_base_weights`).
+The chain port may offer `sign(message)` (the node key); async jobs need it.
 """
 
 from __future__ import annotations
