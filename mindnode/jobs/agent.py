@@ -369,7 +369,9 @@ class ProviderAgent:
                                          if i < len(e.checkpoints)]
         verdict = await trio.to_thread.run_sync(
             lambda: verify_async.verify_async_workers(spec, ds, lists, weights, job.replay_from, job.replay_steps,
-                                                      base=base, final_checkpoint=final))
+                                                      base=base, final_checkpoint=final,
+                                                      initial_group=[address_to_text(w.provider) for w in job.assigned
+                                                                     if w.rank < job.workers]))
         suspects = list(verdict.bad)
         if why or missing or not verdict.weights_match:
             # the poster assembled the bundle and posted the weights: evidence problems are its own

@@ -112,13 +112,17 @@ def needed_list_positions(spec: JobSpec, replay_from: int, replay_steps: int) ->
 
 def verify_async_workers(spec: JobSpec, dataset, lists: dict[bytes, list[bytes]], weights: bytes,
                          replay_from: int, replay_steps: int, *, base: dict | None = None,
-                         final_checkpoint: bytes | None = None) -> AsyncVerdict:
+                         final_checkpoint: bytes | None = None,
+                         initial_group: list[str] | None = None) -> AsyncVerdict:
     """Replay the rounds covering [replay_from, replay_from + replay_steps] for every worker in `lists`
     (provider address -> its checkpoint blobs: all of them, or just those at `needed_list_positions`)
     and name those whose own work fails.
 
     `final_checkpoint`: the poster's checkpoint at the last step (from `job_result.checkpoints`); the
-    result weights must equal its model."""
+    result weights must equal its model. Ranks: a round's inner steps take their data slice from the
+    group at the round's START (a worker dropped in the round leaves the group only after its
+    average), so the rank comes from the start checkpoint's group; for the first round, from
+    `initial_group` (the job's first assignment, by address text; default: the end checkpoint's)."""
     from safetensors.torch import load
 
     from trainer import checkpoint as ck
@@ -171,7 +175,7 @@ def verify_async_workers(spec: JobSpec, dataset, lists: dict[bytes, list[bytes]]
             if start is None or end is None:
                 blame(p, f"no checkpoint at step {a if start is None else b} (a round boundary)")
                 continue
-            group = list(end.header.get("group") or ())
+            group = list((start.header.get("group") if a > 0 else initial_group) or end.header.get("group") or ())
             me = address_to_text(p)
             if me not in group or "local" not in end.extra:
                 blame(p, f"checkpoint step {b} is not this worker's async round state")

@@ -20,7 +20,7 @@ from ledger.jobs.views import audit_jobs
 from ledger.keys import address_to_text, devnet_key
 from ledger.txkinds.provider_register import ProviderRegister
 from ledger.txkinds.stake import StakeTx
-from mindnode.jobs import evidence, examples, work
+from mindnode.jobs import evidence, examples, verify_async, work
 from mindnode.jobs import spec as job_spec
 from mindnode.jobs.agent import ProviderAgent
 from mindnode.jobs.errors import EvidenceError, JobSpecError
@@ -75,6 +75,27 @@ async def _run_job(tmp_path, spec, *, cheat=None, agent_cls=None):
     return net, blobs, agents, job
 
 
+def _check_first_and_last_rounds(spec, job, blobs, lists):
+    """Whatever round the chain draws passes for honest workers (the first from the rebuilt step 0,
+    the last), and a worker whose recorded local state of one round is off by 1% is named alone."""
+    from trainer import checkpoint as ck
+
+    ds = work.load_data(spec)
+    weights = blobs.data[job.result.result_cid]
+    final = blobs.data[job.result.checkpoints[-1]]
+    full = {p: [blobs.data[c] for c in cids] for p, cids in lists.items()}
+    group = [address_to_text(k.address) for k in WORKERS]
+    for start in (0, 380):
+        v = verify_async.verify_async_workers(spec, ds, full, weights, start, 20, final_checkpoint=final,
+                                              initial_group=group)
+        assert v.ok and v.checked == 3 and v.max_abs_diff == 0.0, v.reason    # bitwise on one machine
+    bad = ck.loads(full[CHEATER.address][0])            # its state at step 20
+    bad.extra["local"] = bad.extra["local"] * 1.01
+    full[CHEATER.address] = [ck.dumps(bad), *full[CHEATER.address][1:]]
+    v = verify_async.verify_async_workers(spec, ds, full, weights, 0, 20, final_checkpoint=final, initial_group=group)
+    assert v.bad == [CHEATER.address] and "differs" in v.reason
+
+
 def _stake(st, k):
     return st.stake(k.address, V0.address, b"F").amount
 
@@ -99,6 +120,7 @@ async def test_async_job_blames_only_the_worker_whose_rounds_fail(tmp_path, case
         assert all(len(c) == 20 for c in lists.values()) and len({c[0] for c in lists.values()}) == 3
         assert set(paid) == {k.address for k in WORKERS} and len(set(paid.values())) == 1
         assert not [e for a in agents for e in a.errors], [a.errors for a in agents]
+        _check_first_and_last_rounds(spec, job, blobs, lists)
     else:
         culprit = CHEATER if case == "cheat-async" else POSTER
         honest = [k for k in WORKERS if k is not culprit]
