@@ -15,6 +15,12 @@ with a manifest that turned out right are penalised too (corrupt data).
 Resumable: chunks land in ``partial/<cid>.part`` next to the manifest used; a later fetch re-hashes
 the partial file against the manifest and only requests the chunks that are missing or wrong.
 
+Bounded memory: nothing here holds a whole blob. `BlobWriter` streams a new blob to a temp file
+under ``blobs/`` with the whole-blob sha256 and the chunk hashes computed as the bytes go by, then
+fsyncs and renames it into place (a reader never sees half a blob; a crash leaves only a temp file
+that the next start removes); `BlobStore.iter_chunks` reads a stored blob back in chunks, checking
+the id before it yields the last one; a fetch writes chunks straight into ``partial/<cid>.part``.
+
 Wire (request/response frames, msgpack for the small control requests only):
 ``{"op": "manifest", "cid": str}`` -> ``{"size": int, "chunk": int, "hashes": bytes}``;
 ``{"op": "chunk", "cid": str, "i": int}`` -> the raw chunk bytes.
@@ -35,7 +41,9 @@ import trio
 
 from p2p.errors import (
     BlobCorrupt,
+    BlobError,
     BlobNotFound,
+    BlobTooLarge,
     InvalidContentId,
     P2PError,
     PeerTimeout,
@@ -87,6 +95,74 @@ def _chunk_hashes(path: Path, chunk: int) -> bytes:
     return bytes(out)
 
 
+class BlobWriter:
+    """A new blob written in pieces: ``write`` any number of times, then ``commit`` (returns the id)
+    or ``abort``. Hashes (whole blob and per chunk) are computed incrementally, so neither the
+    caller nor the store ever holds the blob; more than ``max_bytes`` raises `BlobTooLarge` (and
+    the temp file is gone). Use it as a context manager: leaving the block without ``commit`` aborts.
+    ``write`` does blocking file I/O: from trio, call it through ``trio.to_thread.run_sync``."""
+
+    def __init__(self, store: BlobStore, max_bytes: int = MAX_BLOB_BYTES) -> None:
+        self.store = store
+        self.max_bytes = max_bytes
+        self.size = 0
+        self.tmp = store.blobs / f".upload.{secrets.token_hex(8)}.tmp"
+        self._f = open(self.tmp, "wb")  # noqa: SIM115 - closed by commit/abort
+        self._whole = hashlib.sha256()
+        self._chunk = hashlib.sha256()
+        self._in_chunk = 0
+        self._hashes = bytearray()
+        self.cid: str | None = None
+
+    def write(self, data: bytes | bytearray | memoryview) -> None:
+        if self._f.closed:
+            raise BlobError("blob writer is already closed")
+        if self.size + len(data) > self.max_bytes:
+            self.abort()
+            raise BlobTooLarge(f"blob is over the {self.max_bytes}-byte limit")
+        view = memoryview(data)
+        self._f.write(view)
+        self._whole.update(view)
+        self.size += len(view)
+        cb = self.store.chunk_bytes
+        while len(view):
+            take = min(cb - self._in_chunk, len(view))
+            self._chunk.update(view[:take])
+            self._in_chunk += take
+            view = view[take:]
+            if self._in_chunk == cb:
+                self._hashes += self._chunk.digest()
+                self._chunk, self._in_chunk = hashlib.sha256(), 0
+
+    def commit(self) -> str:
+        """fsync, rename into the store (atomic), write the chunk-hash sidecar; returns the id."""
+        if self._in_chunk:
+            self._hashes += self._chunk.digest()
+            self._in_chunk = 0
+        self._f.flush()
+        os.fsync(self._f.fileno())
+        self._f.close()
+        cid = cid_for_digest(self._whole.digest())
+        if self.store.has(cid):
+            self.tmp.unlink(missing_ok=True)
+        else:
+            self.store._commit(self.tmp, cid, bytes(self._hashes))
+        self.cid = cid
+        return cid
+
+    def abort(self) -> None:
+        if not self._f.closed:
+            self._f.close()
+        self.tmp.unlink(missing_ok=True)
+
+    def __enter__(self) -> BlobWriter:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self.cid is None:
+            self.abort()
+
+
 class BlobStore:
     """Blobs under ``root/blobs/<cid>``, each with a ``.chunks`` sidecar (chunk hashes)."""
 
@@ -97,6 +173,41 @@ class BlobStore:
         self.partial = self.root / "partial"
         self.blobs.mkdir(parents=True, exist_ok=True)
         self.partial.mkdir(parents=True, exist_ok=True)
+        for stale in self.blobs.glob(".*.tmp"):     # left by a crash mid-write: never a blob
+            stale.unlink(missing_ok=True)
+
+    def writer(self, max_bytes: int = MAX_BLOB_BYTES) -> BlobWriter:
+        """A `BlobWriter` for a new blob of at most ``max_bytes``."""
+        return BlobWriter(self, max_bytes)
+
+    def size(self, cid: str) -> int:
+        try:
+            return self.path(cid).stat().st_size
+        except FileNotFoundError as exc:
+            raise BlobNotFound(f"blob {cid} is not in the local store") from exc
+
+    def iter_chunks(self, cid: str, chunk: int = CHUNK_BYTES):
+        """The stored blob in pieces of ``chunk`` bytes (blocking reads: wrap in a thread from trio).
+        The whole-blob hash is checked before the last piece is yielded, so a blob damaged on disk
+        is never delivered complete: `BlobCorrupt` is raised instead (the caller aborts the
+        transfer and the receiver sees a short body)."""
+        want = digest_of_cid(cid)
+        h = hashlib.sha256()
+        try:
+            f = open(self.path(cid), "rb")  # noqa: SIM115 - closed below
+        except FileNotFoundError as exc:
+            raise BlobNotFound(f"blob {cid} is not in the local store") from exc
+        with f:
+            prev = f.read(chunk)
+            while prev:
+                nxt = f.read(chunk)
+                h.update(prev)
+                if not nxt and h.digest() != want:
+                    raise BlobCorrupt(f"stored blob {cid} does not match its id (damaged on disk)")
+                yield prev
+                prev = nxt
+            if h.digest() != want:         # the empty blob
+                raise BlobCorrupt(f"stored blob {cid} does not match its id (damaged on disk)")
 
     def path(self, cid: str) -> Path:
         digest_of_cid(cid)
@@ -118,8 +229,11 @@ class BlobStore:
         self._commit(tmp, cid)
         return cid
 
-    def _commit(self, tmp: Path, cid: str) -> None:
-        hashes = _chunk_hashes(tmp, self.chunk_bytes)
+    def _commit(self, tmp: Path, cid: str, hashes: bytes | None = None) -> None:
+        """Rename a complete, fsynced temp file into place; ``hashes`` (its chunk hashes at
+        ``chunk_bytes``) saves re-reading it when the caller already has them."""
+        if hashes is None:
+            hashes = _chunk_hashes(tmp, self.chunk_bytes)
         side = self.blobs / f".{cid}.chunks.tmp"
         side.write_bytes(hashes)
         os.replace(side, self.blobs / f"{cid}.chunks")
@@ -316,7 +430,9 @@ class BlobExchange:
             self.node.report(peer, PENALTY_CORRUPT_DATA, f"served a corrupt chunk of {cid}")
         final = self.store.blobs / f".{cid}.{secrets.token_hex(4)}.tmp"
         os.replace(part, final)
-        self.store._commit(final, cid)
+        # every chunk was checked against the manifest and the whole against the id: its chunk
+        # hashes are the sidecar when the chunk sizes agree (no third pass over the file)
+        self.store._commit(final, cid, hashes if chunk == self.store.chunk_bytes else None)
         mpath.unlink(missing_ok=True)
         return self.store.path(cid)
 

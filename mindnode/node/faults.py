@@ -14,6 +14,9 @@ Values (comma-separated):
   chain day: exactly the bar, which does not qualify for the mining reward (more than 5 needed).
 * ``cheat-gradients`` -- when this provider trains a job, it sends 3x its gradient into every
   sync average (`scale_gradients`): the issue's cheating worker, which verification must catch.
+* ``cheat-async`` -- when this provider trains an async (DiLoCo) job, every local step moves its
+  parameters 3x as far as its optimizer says (`scale_local_updates`), so the delta it sends into
+  each averaging round is not what its data gives; per-worker replay must name it alone.
 """
 
 from __future__ import annotations
@@ -21,7 +24,7 @@ from __future__ import annotations
 import os
 
 ENV = "MINDNODE_TEST_FAULTS"
-KNOWN = {"double-seal", "debug-api", "few-heartbeats", "cheat-gradients"}
+KNOWN = {"double-seal", "debug-api", "few-heartbeats", "cheat-gradients", "cheat-async"}
 
 #: What ``cheat-gradients`` multiplies a worker's local gradient by.
 CHEAT_GRADIENT_FACTOR = 3.0
@@ -43,6 +46,29 @@ def scale_gradients(worker, factor: float = CHEAT_GRADIENT_FACTOR) -> None:
         for p in worker.params:
             if p.grad is not None:
                 p.grad.mul_(factor)
+        return out
+
+    worker._local_step = cheating_step
+
+
+#: What ``cheat-async`` multiplies each local (inner) update by.
+CHEAT_ASYNC_FACTOR = 3.0
+
+
+def scale_local_updates(worker, factor: float = CHEAT_ASYNC_FACTOR) -> None:
+    """Make an async trainer `Worker` cheat: each local optimizer step's update (new - old
+    parameters) is scaled by `factor`. The worker records and averages what it really computed, so
+    its own checkpoints show the cheat to anyone who replays its inner steps. Patches this instance."""
+    import torch
+
+    honest = worker._local_step
+
+    def cheating_step(average: bool):
+        before = [p.detach().clone() for p in worker.params]
+        out = honest(average)
+        with torch.no_grad():
+            for p, b in zip(worker.params, before, strict=True):
+                p.copy_(b + (p - b) * factor)
         return out
 
     worker._local_step = cheating_step

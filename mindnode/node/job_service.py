@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any
 
 import msgpack
 import trio
+from fastapi import Request  # module level: FastAPI resolves route annotations in these globals
 
 from ledger.keys import address_from_peer_id, address_from_text, address_to_text, peer_id_from_address
 from mindnode.node import errors
@@ -40,6 +41,8 @@ log = logging.getLogger("mindnode.jobs")
 MAX_PROGRESS_BYTES = 512
 #: How often a training node gossips its latest progress (seconds).
 PROGRESS_EVERY_S = 1.0
+#: An upload is written and hashed in pieces of about this size (in a worker thread).
+UPLOAD_WRITE_BYTES = 1024 * 1024
 #: Provider terms a node registers with at start (`mindnode provider update` changes them).
 DEFAULT_PRICE_NMT = "0.01"
 BENCH_SECONDS = 0.3
@@ -110,8 +113,45 @@ class JobService:
         return self.blobs.store.put(data)
 
     async def get(self, cid: str) -> bytes:
-        path = await self.blobs.fetch(cid, timeout=120.0)
+        path = await self.fetch(cid)
         return await trio.to_thread.run_sync(path.read_bytes)
+
+    async def fetch(self, cid: str, timeout: float = 120.0) -> Path:
+        """The blob's path in this node's store, fetched from peers first if needed (chunks go
+        straight to disk: memory stays bounded whatever the blob's size)."""
+        return await self.blobs.fetch(cid, timeout=timeout)
+
+    @property
+    def max_upload_bytes(self) -> int:
+        return self.svc.opts.max_blob_upload_bytes
+
+    async def upload(self, chunks) -> tuple[str, int]:
+        """Store a blob arriving as an async iterator of byte strings; returns (cid, size).
+
+        Pieces are gathered to ~1 MiB and written + hashed in a worker thread (sha256 of a large
+        upload must not stall the node's loop); over `max_upload_bytes` -> `errors.PayloadTooLarge`
+        and nothing is kept; a client that disconnects mid-way leaves nothing either."""
+        from p2p.errors import BlobTooLarge
+
+        cap = self.max_upload_bytes
+        w = await trio.to_thread.run_sync(self.blobs.store.writer, cap)
+        try:
+            buf = bytearray()
+            async for piece in chunks:
+                buf += piece
+                if len(buf) >= UPLOAD_WRITE_BYTES:
+                    data, buf = buf, bytearray()
+                    await trio.to_thread.run_sync(w.write, data)
+            if buf:
+                await trio.to_thread.run_sync(w.write, buf)
+            cid = await trio.to_thread.run_sync(w.commit)
+        except BlobTooLarge:
+            raise errors.PayloadTooLarge(_too_large(cap)) from None
+        finally:
+            if w.cid is None:
+                w.abort()
+        log.info("stored uploaded blob %s (%d bytes)", cid, w.size)
+        return cid, w.size
 
     # ------------------------------------------------------------------ transport
     def transport_for(self, job_id: int, self_id: str) -> BridgedTransport:
@@ -153,6 +193,7 @@ class JobService:
             log.warning("TEST FAULT cheat-gradients: this worker scales its gradients by %s",
                         faults.CHEAT_GRADIENT_FACTOR)
             faults.scale_gradients(worker)
+        self._apply_async_fault(worker)
         for p in worker.group:
             if p != self.me:
                 try:
@@ -180,6 +221,19 @@ class JobService:
         if not out:
             raise RuntimeError("training stopped before it finished")
         return out[0]
+
+    def _apply_async_fault(self, worker) -> None:
+        """TEST-ONLY ``cheat-async`` (faults.py): an async worker scales its local updates."""
+        if "cheat-async" in self.svc.faults and worker.cfg.mode == "async":
+            from mindnode.node import faults
+
+            log.warning("TEST FAULT cheat-async: this worker scales its local updates by %s",
+                        faults.CHEAT_ASYNC_FACTOR)
+            faults.scale_local_updates(worker)
+
+    def sign(self, message: bytes) -> bytes:
+        """Sign with the node key (the agent signs its async checkpoint lists: mindnode/jobs/evidence.py)."""
+        return self.svc.key.sign(message)
 
     # ------------------------------------------------------------------ progress
     def on_progress(self, job_id: int, p) -> None:
@@ -297,26 +351,55 @@ def _limit_torch_threads() -> None:
     log.info("training uses %d torch threads", n)
 
 
+def _too_large(cap: int) -> str:
+    return (f"blob is over this node's upload limit of {cap} bytes "
+            "(raise [blobs] max_upload_bytes in config.toml to accept bigger ones)")
+
+
 def add_routes(app: Any, jobs: JobService) -> None:
-    """`/jobs/{id}/progress` and `/blobs/{cid}` (a blob from this node, fetched from peers if needed)."""
-    from fastapi.responses import Response
+    """`/jobs/{id}/progress`, `GET /blobs/{cid}` (a blob from this node, fetched from peers if
+    needed, streamed from disk) and `POST /blobs` (store the request body as a blob, streamed)."""
+    from fastapi.responses import Response, StreamingResponse
 
     from p2p import errors as p2p_errors
-    from p2p.blob import cid_of
 
     @app.get("/jobs/{job_id}/progress", summary="Latest training progress per worker of a job (from gossip)")
     async def progress(job_id: int) -> dict:
         return jobs.progress_view(job_id)
 
-    @app.get("/blobs/{cid}", summary="A content-addressed blob (weights, checkpoints), fetched from peers if needed",
-             response_class=Response)
+    @app.post("/blobs", summary="Store the request body (any bytes: a dataset, a base model) as a "
+              "content-addressed blob; returns its CIDv1. Streamed to disk; over the node's limit -> 413")
+    async def upload(request: Request) -> dict:
+        declared = request.headers.get("content-length")
+        if declared is not None:
+            if not declared.isdigit():
+                raise errors.BadRequest("content-length is not a number")
+            if int(declared) > jobs.max_upload_bytes:
+                raise errors.PayloadTooLarge(_too_large(jobs.max_upload_bytes))
+        cid, size = await jobs.upload(request.stream())
+        return {"cid": cid, "size": size}
+
+    @app.get("/blobs/{cid}", summary="A content-addressed blob (weights, checkpoints, datasets), fetched from "
+             "peers if needed", response_class=Response)
     async def blob(cid: str):  # no return annotation: a forward ref FastAPI cannot resolve
         try:
-            data = await jobs.get(cid)
+            await jobs.fetch(cid)
+            size = jobs.blobs.store.size(cid)
         except p2p_errors.InvalidContentId as exc:
             raise errors.BadRequest(str(exc)) from None
         except p2p_errors.P2PError as exc:
             raise errors.NotFound(f"blob {cid}: {exc}") from None
-        if cid_of(data) != cid:      # the store checks on write; a disk fault must not pass as the blob
-            raise errors.NodeError(f"stored blob {cid} does not match its id")
-        return Response(data, media_type="application/octet-stream")
+        return StreamingResponse(_stream_blob(jobs.blobs.store, cid), media_type="application/octet-stream",
+                                 headers={"content-length": str(size)})
+
+
+async def _stream_blob(store, cid: str):
+    """The stored blob in 1 MiB pieces read in a worker thread. The store checks the id before the
+    last piece (a disk fault must not pass as the blob): on a mismatch the body ends short and the
+    client, which knows the length and the id, sees the failure."""
+    pieces = store.iter_chunks(cid)
+    try:
+        while (piece := await trio.to_thread.run_sync(next, pieces, None)) is not None:
+            yield piece
+    finally:
+        pieces.close()

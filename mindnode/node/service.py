@@ -38,6 +38,10 @@ from p2p.scoring import PENALTY_PROTOCOL
 log = logging.getLogger("mindnode.node")
 
 
+#: Largest blob `POST /blobs` stores unless config.toml ``[blobs] max_upload_bytes`` says otherwise.
+DEFAULT_MAX_BLOB_UPLOAD = 4 * 1024**3
+
+
 def now_ms() -> int:
     return time.time_ns() // 1_000_000
 
@@ -57,6 +61,8 @@ class NodeOptions:
     provide: bool = False
     hardware_class: str | None = None     # None: provider.detect_hardware_class()
     bandwidth_kbps: int | None = None     # self-declared; None: provider.DEFAULT_BANDWIDTH_KBPS
+    # config.toml [blobs] max_upload_bytes: the largest blob `POST /blobs` stores (413 above it)
+    max_blob_upload_bytes: int = DEFAULT_MAX_BLOB_UPLOAD
 
 
 class NodeService:
