@@ -1,0 +1,63 @@
+"""`BlobWriter` and `BlobStore.iter_chunks`: a blob written in pieces gets the id and chunk-hash
+sidecar of the whole; over the cap nothing is kept; a crash mid-write leaves only a temp file the
+next start removes; a blob damaged on disk is never yielded whole."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+from p2p.blob import BlobStore, _chunk_hashes, cid_of
+from p2p.errors import BlobCorrupt, BlobNotFound, BlobTooLarge
+
+
+def test_writer_in_odd_pieces_matches_put(tmp_path):
+    store = BlobStore(tmp_path, chunk_bytes=4096)
+    data = os.urandom(3 * 4096 + 123)
+    with store.writer() as w:
+        for i in range(0, len(data), 1000):          # pieces that straddle chunk boundaries
+            w.write(data[i:i + 1000])
+        cid = w.commit()
+    assert cid == cid_of(data) and store.get(cid) == data and w.size == len(data)
+    assert store.manifest(cid)[2] == _chunk_hashes(store.path(cid), 4096)
+    assert b"".join(store.iter_chunks(cid, 5000)) == data
+    with store.writer() as w:                         # the same bytes again: stored once
+        w.write(data)
+        assert w.commit() == cid
+    assert sorted(p.name for p in store.blobs.iterdir()) == sorted([cid, f"{cid}.chunks"])
+
+
+def test_writer_cap_abort_and_stale_temp(tmp_path):
+    store = BlobStore(tmp_path)
+    with pytest.raises(BlobTooLarge, match="100-byte limit"):
+        with store.writer(max_bytes=100) as w:
+            w.write(b"x" * 60)
+            w.write(b"x" * 41)
+    with store.writer() as w:                         # left without commit: aborted
+        w.write(b"half a blob")
+    assert list(store.blobs.iterdir()) == []
+    w = store.writer()                                # a crash mid-write (no abort, no commit)
+    w.write(b"never finished")
+    w._f.flush()
+    assert [p.name.endswith(".tmp") for p in store.blobs.iterdir()] == [True]
+    BlobStore(tmp_path)                               # the next start clears it
+    assert list(store.blobs.iterdir()) == []
+
+
+def test_iter_chunks_refuses_a_damaged_blob(tmp_path):
+    store = BlobStore(tmp_path)
+    data = os.urandom(10_000)
+    cid = store.put(data)
+    with open(store.path(cid), "r+b") as f:
+        f.seek(9_999)
+        f.write(bytes([data[-1] ^ 1]))
+    got = []
+    with pytest.raises(BlobCorrupt):
+        for piece in store.iter_chunks(cid, 4096):
+            got.append(piece)
+    assert sum(map(len, got)) < len(data)            # the last piece never went out
+    with pytest.raises(BlobNotFound):
+        list(store.iter_chunks(cid_of(b"absent")))
+    empty = store.put(b"")
+    assert list(store.iter_chunks(empty)) == []
