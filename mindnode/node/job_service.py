@@ -29,6 +29,7 @@ from fastapi import Request  # module level: FastAPI resolves route annotations 
 
 from ledger.keys import address_from_peer_id, address_from_text, address_to_text, peer_id_from_address
 from mindnode.node import errors
+from mindnode.node.job_announce import ANNOUNCE, PROGRESS, JobAnnouncer
 from mindnode.node.network import ACCEPT, IGNORE, REJECT, Validation
 from mindnode.node.provider import DEFAULT_BANDWIDTH_KBPS
 
@@ -85,6 +86,7 @@ class JobService:
         self._own_dirty: set[int] = set()
         self._token: trio.lowlevel.TrioToken | None = None
         self.agent = None
+        self.announcer = JobAnnouncer(self)
 
     # ------------------------------------------------------------------ ChainPort
     def state(self):
@@ -237,7 +239,31 @@ class JobService:
             for job_id in sorted(dirty):
                 mine = self.progress.get(job_id, {}).get(self.me)
                 if mine is not None:
-                    await self.svc.net.publish("job", msgpack.packb({"job": job_id, **mine}))
+                    await self.svc.net.publish("job", msgpack.packb({"t": PROGRESS, "job": job_id, **mine}))
+
+    def validate_job_gossip(self, data: bytes, peer: str) -> Validation:
+        """The ``job`` topic carries two message types, told apart by the tag ``t``: job
+        announcements (`JobAnnouncer.validate`) and training progress (`validate_progress`; an
+        untagged map is progress from a node that predates the tag). Anything else -> REJECT."""
+        if len(data) > self.announcer.max_bytes:
+            return REJECT
+        try:
+            m = msgpack.unpackb(data, raw=False, strict_map_key=True)
+        except Exception:
+            return REJECT
+        if not isinstance(m, dict):
+            return REJECT
+        kind = m.get("t")
+        if kind == ANNOUNCE:
+            return self.announcer.validate(m, peer)
+        if kind is None or kind == PROGRESS:
+            return self.validate_progress(data, peer)
+        return REJECT
+
+    async def on_job_gossip(self, data: bytes, peer: str) -> None:
+        m = msgpack.unpackb(data, raw=False, strict_map_key=True)
+        if m.get("t") == ANNOUNCE:
+            await self.announcer.on_accepted(m)
 
     def validate_progress(self, data: bytes, peer: str) -> Validation:
         """A progress message from a worker assigned to that job (on chain); malformed -> REJECT."""
@@ -263,7 +289,7 @@ class JobService:
         return ACCEPT
 
     async def on_progress_gossip(self, data: bytes, peer: str) -> None:
-        return None  # kept by the validator
+        return None  # kept by the validator (the topic's handler is now `on_job_gossip`)
 
     def progress_view(self, job_id: int) -> dict[str, Any]:
         """The latest progress per worker and a summary (the slowest worker's step, mean loss)."""
@@ -309,6 +335,7 @@ class JobService:
             await trio.to_thread.run_sync(_limit_torch_threads)
         async with trio.open_nursery() as n:
             n.start_soon(self.progress_loop)
+            n.start_soon(self.announcer.run, self._wait_head)
             if not provide:
                 return
             await ready.wait()             # after the initial sync: nonces and records are current
@@ -316,10 +343,10 @@ class JobService:
             self.agent = ProviderAgent(self.address, self, self, self.transport_for, self.workdir,
                                        on_progress=self.on_progress, run_worker=self.run_worker)
 
-            async def new_head() -> None:
-                await self.svc._head_changed.wait()
+            await self.agent.run(self._wait_head)
 
-            await self.agent.run(new_head)
+    async def _wait_head(self) -> None:
+        await self.svc._head_changed.wait()
 
 
 def _limit_torch_threads() -> None:
