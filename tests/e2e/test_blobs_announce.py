@@ -14,10 +14,7 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
-import sys
 import time
-from pathlib import Path
 
 import pytest
 
@@ -27,36 +24,26 @@ from mindnode.jobs import examples
 from mindnode.node.devnet import Devnet
 from mindnode.node.rpc_client import RpcClient
 
-from .conftest import devnet_ports, stop_and_check, wait_for, write_test_genesis
+from .conftest import running_devnet, wait_for, write_test_genesis
+from .test_jobs_devnet import cli
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow, pytest.mark.timeout(300)]
 
-ROOT = Path(__file__).resolve().parents[2]
 SMALL_CAP = 1024 * 1024
-
-
-def cli(*args: str, timeout: float = 120) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "mindnode", *args], capture_output=True, text=True,
-                          timeout=timeout, cwd=ROOT)
 
 
 @pytest.fixture(scope="module")
 def net(tmp_path_factory):
     d = tmp_path_factory.mktemp("blobnet")
-    genesis = write_test_genesis(d / "genesis-test.json")
-    p2p, rpc = devnet_ports(3)
-    net = Devnet(d / "nodes", 3, genesis_source=str(genesis), base_p2p_port=p2p, base_rpc_port=rpc)
-    net.init(fresh=True, genesis_time=int(time.time()) + 2)
-    with open(net.nodes[1].datadir / "config.toml", "a") as f:       # node 1 takes small uploads only
-        f.write(f"\n[blobs]\nmax_upload_bytes = {SMALL_CAP}\n")
-    r = cli("keys", "import", "--devnet", "3", "--name", "client", "--datadir", str(net.nodes[0].datadir))
-    assert r.returncode == 0, r.stderr
-    net.start()
-    try:
-        net.wait_up(timeout=60)
+
+    def prepare(net: Devnet) -> None:
+        with open(net.nodes[1].datadir / "config.toml", "a") as f:       # node 1 takes small uploads only
+            f.write(f"\n[blobs]\nmax_upload_bytes = {SMALL_CAP}\n")
+        r = cli("keys", "import", "--devnet", "3", "--name", "client", "--datadir", str(net.nodes[0].datadir))
+        assert r.returncode == 0, r.stderr
+
+    with running_devnet(d, write_test_genesis(d / "genesis-test.json"), prepare=prepare) as net:
         yield net
-    finally:
-        stop_and_check(net)
 
 
 def stored(node, cid: str) -> bool:
