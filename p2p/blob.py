@@ -273,6 +273,7 @@ class BlobExchange:
         self.store = BlobStore(root)
         self.parallel = parallel
         self.chunks_served = 0
+        self._fetching: dict[str, trio.Lock] = {}
         node.serve(BLOB_PROTOCOL, self._handle, max_request_bytes=256,
                    max_response_bytes=max(_MAX_MANIFEST, CHUNK_BYTES + 1024), request_timeout=10.0)
 
@@ -321,6 +322,26 @@ class BlobExchange:
         digest = digest_of_cid(cid)
         if self.store.has(cid):
             return self.store.path(cid)
+        # one download per blob at a time: two writers of one partial file (a prefetch and a
+        # training task asking for the same dataset) would rename it from under each other
+        lock = self._fetching.setdefault(cid, trio.Lock())
+        try:
+            with trio.move_on_after(timeout) as waited:
+                await lock.acquire()
+            if waited.cancelled_caught:
+                raise PeerTimeout(f"fetching {cid} did not finish within {timeout:g} s (another fetch holds it)")
+            try:
+                if self.store.has(cid):
+                    return self.store.path(cid)
+                return await self._fetch(cid, digest, peers, timeout, chunk_timeout)
+            finally:
+                lock.release()
+        finally:
+            if not lock.locked() and not lock.statistics().tasks_waiting:
+                self._fetching.pop(cid, None)
+
+    async def _fetch(self, cid: str, digest: bytes, peers: list[str] | None, timeout: float,
+                     chunk_timeout: float) -> Path:
         candidates = [p for p in (peers if peers is not None else self.node.peers()) if p != self.node.peer_id]
         failures: list[str] = []
         with trio.move_on_after(timeout):
@@ -361,13 +382,16 @@ class BlobExchange:
             log.info("blob %s: manifest changed since the partial download; re-verifying chunks", cid)
         size, chunk, hashes = manifest
         count = -(-size // chunk)
-        if not part.exists():
+        fresh = not part.exists()
+        if fresh:
             with open(part, "wb") as f:
                 f.truncate(size)
         mpath.write_bytes(encoded)
         fd = os.open(part, os.O_RDWR)
         try:
-            missing = [i for i in range(count) if not self._chunk_ok(fd, i, chunk, size, hashes)]
+            # a fresh partial file holds nothing: hashing its zeros would only cost a pass over it
+            missing = list(range(count)) if fresh else [
+                i for i in range(count) if not self._chunk_ok(fd, i, chunk, size, hashes)]
             log.info("blob %s: %d of %d chunks to fetch", cid, len(missing), count)
             suspects: set[str] = set()
             failed: dict[str, int] = {}
