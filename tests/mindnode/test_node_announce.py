@@ -136,3 +136,31 @@ async def test_announcements_off(tmp_path, nursery, monkeypatch):
     a.net.publish = spy
     await a.submit_tx(submit_tx(spec_doc()).encode())
     assert sent == ["tx"] and not a.jobs.announcer.enabled
+
+
+async def test_prefetch_is_cancelled_once_the_job_does_not_need_this_node(tmp_path, nursery):
+    """`prune` (run on every new head) keeps a prefetch while its job waits for inclusion or is
+    open, and cancels it once the job is on chain and over (here: cancelled by its submitter)."""
+    from ledger.jobs.views import job_id_of_tx
+    from ledger.txkinds.job_cancel import JobCancel
+
+    a = await start(tmp_path, nursery, "a", devnet_key(0), validator=True)
+    ann = a.jobs.announcer
+    tx = submit_tx(spec_doc(), key=devnet_key(3), nonce=0)
+    scope = trio.CancelScope()
+    ann.prefetching[tx.hash] = scope          # stands for a prefetch in flight
+    ann.prune()
+    assert not scope.cancel_called             # not on chain yet
+    await a.submit_tx(tx.encode())
+    with trio.fail_after(20):
+        while (job_id := job_id_of_tx(a.jobs.state(), tx.hash)) is None:
+            await trio.sleep(0.05)
+    ann.prune()
+    assert not scope.cancel_called             # open: this node may still be assigned
+    await a.submit_tx(sign_tx(devnet_key(3), CHAIN, 1, 0, JobCancel(job_id=job_id)).encode())
+    with trio.fail_after(20):
+        while R.get_job(a.jobs.state(), job_id).state != R.CANCELLED:
+            await trio.sleep(0.05)
+    await trio.sleep(0.5)                      # the announcer's own head loop prunes too
+    assert scope.cancel_called
+    assert ann.cancel(b"\0" * 32) is False

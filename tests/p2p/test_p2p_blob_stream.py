@@ -61,3 +61,26 @@ def test_iter_chunks_refuses_a_damaged_blob(tmp_path):
         list(store.iter_chunks(cid_of(b"absent")))
     empty = store.put(b"")
     assert list(store.iter_chunks(empty)) == []
+
+
+@pytest.mark.timeout(60)
+async def test_concurrent_fetches_of_one_blob_share_one_download(tmp_path):
+    import trio
+    from p2phelpers import connect_all, running
+
+    data = os.urandom(3 * 1024 * 1024 + 1)
+    async with running(1, blob_dir=str(tmp_path / "a")) as (a,), \
+            running(1, blob_dir=str(tmp_path / "b")) as (b,):
+        cid = b.blobs.store.put(data)
+        await connect_all([a, b])
+        paths = []
+
+        async def one() -> None:
+            paths.append(await a.blobs.fetch(cid, timeout=30))
+
+        async with trio.open_nursery() as n:
+            for _ in range(3):
+                n.start_soon(one)
+        assert len(set(paths)) == 1 and paths[0].read_bytes() == data
+        assert b.blobs.chunks_served == 4                  # one download, not three
+        assert a.blobs._fetching == {} and list(a.blobs.store.partial.iterdir()) == []
