@@ -239,6 +239,11 @@ class BlobStore:
         os.replace(side, self.blobs / f"{cid}.chunks")
         os.replace(tmp, self.blobs / cid)
 
+    def remove(self, cid: str) -> None:
+        """Forget a blob (a copy found damaged): it and its sidecar go; absent is fine."""
+        (self.blobs / f"{cid}.chunks").unlink(missing_ok=True)
+        self.path(cid).unlink(missing_ok=True)
+
     def get(self, cid: str) -> bytes:
         try:
             return self.path(cid).read_bytes()

@@ -373,6 +373,7 @@ def add_routes(app: Any, jobs: JobService) -> None:
     """`/jobs/{id}/progress`, `GET /blobs/{cid}` (a blob from this node, fetched from peers if
     needed, streamed from disk) and `POST /blobs` (store the request body as a blob, streamed)."""
     from fastapi.responses import Response, StreamingResponse
+    from starlette.requests import ClientDisconnect
 
     from p2p import errors as p2p_errors
 
@@ -389,7 +390,11 @@ def add_routes(app: Any, jobs: JobService) -> None:
                 raise errors.BadRequest("content-length is not a number")
             if int(declared) > jobs.max_upload_bytes:
                 raise errors.PayloadTooLarge(_too_large(jobs.max_upload_bytes))
-        cid, size = await jobs.upload(request.stream())
+        try:
+            cid, size = await jobs.upload(request.stream())
+        except ClientDisconnect:        # nothing was kept; nobody is left to answer
+            log.info("a blob upload was cut short by the client; nothing kept")
+            return Response(status_code=400)
         return {"cid": cid, "size": size}
 
     @app.get("/blobs/{cid}", summary="A content-addressed blob (weights, checkpoints, datasets), fetched from "
@@ -410,9 +415,15 @@ async def _stream_blob(store, cid: str):
     """The stored blob in 1 MiB pieces read in a worker thread. The store checks the id before the
     last piece (a disk fault must not pass as the blob): on a mismatch the body ends short and the
     client, which knows the length and the id, sees the failure."""
+    from p2p.errors import BlobCorrupt
+
     pieces = store.iter_chunks(cid)
     try:
         while (piece := await trio.to_thread.run_sync(next, pieces, None)) is not None:
             yield piece
+    except BlobCorrupt as exc:
+        # drop the damaged copy: the next request fetches it again from a peer that has it intact
+        log.error("%s; removed it from the store, the download was cut short", exc)
+        store.remove(cid)
     finally:
         pieces.close()
