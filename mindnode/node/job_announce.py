@@ -65,6 +65,7 @@ class Announcement:
     tx_hash: bytes
     min_class: str
     min_score: int
+    max_price: int
     cids: list[str]                  # dataset artifact and base model, when the spec names them
     at: float = field(default_factory=time.monotonic)
 
@@ -138,7 +139,7 @@ class JobAnnouncer:
             log.info("announced job %s has a spec we cannot use: %s", tx.hash.hex()[:12], exc)
             return None
         cids = [c for c in (spec.data["dataset"].get("artifact"), spec.base_model) if c]
-        a = Announcement(tx.hash, body.min_class, body.min_score, cids)
+        a = Announcement(tx.hash, body.min_class, body.min_score, body.max_price, cids)
         self.seen[tx.hash] = a
         while len(self.seen) > MAX_TRACKED:
             self.seen.popitem(last=False)
@@ -148,14 +149,16 @@ class JobAnnouncer:
 
     # ------------------------------------------------------------------ prefetch
     def would_offer(self, a: Announcement) -> bool:
-        """This node runs the provider agent and its record on chain meets the job's hardware."""
+        """This node runs the provider agent, and its record on chain meets the job's hardware and
+        asks no more than the job pays (what the agent checks before it offers)."""
         from ledger.jobs import records as R
         from ledger.jobs.providers import meets
 
         if self.jobs.agent is None:
             return False
         me = R.get_provider(self.jobs.state(), self.jobs.address)
-        return me is not None and meets(self.jobs.svc.chain.params, me, a.min_class, a.min_score)
+        return (me is not None and me.price <= a.max_price
+                and meets(self.jobs.svc.chain.params, me, a.min_class, a.min_score))
 
     def _maybe_prefetch(self, a: Announcement) -> None:
         if not a.cids or a.tx_hash in self.prefetching or a.tx_hash in self.prefetched:

@@ -6,8 +6,8 @@
   that leave no file behind.
 * `mindnode job submit` of a spec whose dataset is a blob on node 0: the other two nodes (providers
   whose hardware meets the spec) fetch the blob from the announcement on the `job` topic, before
-  any of them is assigned; a job whose hardware floor no node meets is announced too, and nobody
-  prefetches its dataset.
+  any of them is assigned; jobs whose hardware floor no node meets, or that pay less than the
+  nodes ask, are announced too, and nobody prefetches their datasets.
 """
 
 from __future__ import annotations
@@ -92,24 +92,26 @@ def test_announced_job_dataset_is_prefetched_by_providers(net, tmp_path):
         a = address_to_text(devnet_key(i).address)
         wait_for(f"provider {a[:12]} registered", lambda a=a: _provider(n0, a), timeout=60)
     blobs = {}
-    for name in ("unmet", "met"):
+    for name in ("hardware", "price", "met"):
         p = tmp_path / f"{name}.bin"
         p.write_bytes(os.urandom(2 * 1024 * 1024) + name.encode())
         blobs[name] = json.loads(cli("blob", "put", str(p), "--json", "--rpc", n0.rpc).stdout)["cid"]
     doc = json.loads(examples.text("digits-mlp"))
     # 4 workers on a 3-provider devnet: the job is announced and offered on but never assigned
     doc.update(workers=4, min_workers=4)
-    unmet = {**doc, "dataset": {"artifact": blobs["unmet"]}, "hardware": {"class": "cpu", "min_score": 10**15}}
-    met = {**doc, "dataset": {"artifact": blobs["met"]}}
-    for name, spec in (("unmet", unmet), ("met", met)):
+    specs = {"hardware": {**doc, "hardware": {"class": "cpu", "min_score": 10**15}},   # no node meets it
+             "price": {**doc, "max_price": "0.001"},            # below every node's asking price (0.01)
+             "met": doc}
+    for name, spec in specs.items():
         path = tmp_path / f"{name}.json"
-        path.write_text(json.dumps(spec))
+        path.write_text(json.dumps({**spec, "dataset": {"artifact": blobs[name]}}))
         r = cli("job", "submit", str(path), "--json", "--rpc", n0.rpc, "--datadir", str(n0.datadir), "--key", "client")
         assert r.returncode == 0, r.stderr
     wait_for("the announced dataset on nodes 1 and 2", lambda: stored(n1, blobs["met"]) and stored(n2, blobs["met"]),
              timeout=30)
     time.sleep(1.0)
-    assert not stored(n1, blobs["unmet"]) and not stored(n2, blobs["unmet"])
+    for name in ("hardware", "price"):
+        assert not stored(n1, blobs[name]) and not stored(n2, blobs[name]), name
     logs = [n.log_path.read_text(errors="replace") for n in (n1, n2)]
     assert all("job announced" in log for log in logs)
 
