@@ -335,7 +335,7 @@ class JobService:
             await trio.to_thread.run_sync(_limit_torch_threads)
         async with trio.open_nursery() as n:
             n.start_soon(self.progress_loop)
-            n.start_soon(self.announcer.run, self._wait_head)
+            n.start_soon(self.announcer.run, self._head_waiter())
             if not provide:
                 return
             await ready.wait()             # after the initial sync: nonces and records are current
@@ -343,10 +343,21 @@ class JobService:
             self.agent = ProviderAgent(self.address, self, self, self.transport_for, self.workdir,
                                        on_progress=self.on_progress, run_worker=self.run_worker)
 
-            await self.agent.run(self._wait_head)
+            await self.agent.run(self._head_waiter())
 
-    async def _wait_head(self) -> None:
-        await self.svc._head_changed.wait()
+    def _head_waiter(self):
+        """`new_head()` for one poll loop: returns once the head differs from the one its last
+        call returned on (or from the head at creation). Waiting on the node's head event alone
+        would miss a head that arrived while the loop was busy polling, and its next poll (an
+        offer on a job that just opened) would wait a block longer."""
+        seen = [self.svc.chain.store.head_hash]
+
+        async def new_head() -> None:
+            while self.svc.chain.store.head_hash == seen[0]:
+                await self.svc._head_changed.wait()
+            seen[0] = self.svc.chain.store.head_hash
+
+        return new_head
 
 
 def _limit_torch_threads() -> None:

@@ -164,3 +164,19 @@ async def test_prefetch_is_cancelled_once_the_job_does_not_need_this_node(tmp_pa
     await trio.sleep(0.5)                      # the announcer's own head loop prunes too
     assert scope.cancel_called
     assert ann.cancel(b"\0" * 32) is False
+
+
+async def test_head_waiter_does_not_miss_a_head_that_came_while_busy(tmp_path, nursery):
+    """The agent polls, then waits for the next head: a head sealed during its poll must wake it at
+    once (else its offer on a just-opened job waits a block longer)."""
+    a = await start(tmp_path, nursery, "a", devnet_key(0), validator=True)
+    new_head = a.jobs._head_waiter()
+    start_height = a.chain.head.height
+    with trio.fail_after(20):
+        while a.chain.head.height < start_height + 2:      # "busy polling" while heads arrive
+            await trio.sleep(0.05)
+    h = a.chain.head.height
+    await new_head()                                     # returns without waiting for another head
+    assert a.chain.head.height == h
+    await new_head()                                     # now it waits for the next one
+    assert a.chain.head.height > h
