@@ -19,7 +19,8 @@ Bounded memory: nothing here holds a whole blob. `BlobWriter` streams a new blob
 under ``blobs/`` with the whole-blob sha256 and the chunk hashes computed as the bytes go by, then
 fsyncs and renames it into place (a reader never sees half a blob; a crash leaves only a temp file
 that the next start removes); `BlobStore.iter_chunks` reads a stored blob back in chunks, checking
-the id before it yields the last one; a fetch writes chunks straight into ``partial/<cid>.part``.
+the id before it yields the last one; a fetch writes chunks straight into ``partial/<cid>.part``
+and advances the whole-blob hash as they arrive (`_PrefixHash`), one fetch per id at a time.
 
 Wire (request/response frames, msgpack for the small control requests only):
 ``{"op": "manifest", "cid": str}`` -> ``{"size": int, "chunk": int, "hashes": bytes}``;
@@ -398,6 +399,8 @@ class BlobExchange:
             missing = list(range(count)) if fresh else [
                 i for i in range(count) if not self._chunk_ok(fd, i, chunk, size, hashes)]
             log.info("blob %s: %d of %d chunks to fetch", cid, len(missing), count)
+            whole = _PrefixHash(fd, count, chunk, size)
+            whole.have(set(range(count)) - set(missing))
             suspects: set[str] = set()
             failed: dict[str, int] = {}
             pool = [p for p in candidates]
@@ -439,6 +442,7 @@ class BlobExchange:
                             suspects.add(peer)
                             continue
                         os.pwrite(fd, data, i * chunk)
+                        whole.have({i}, data)
                         remaining["n"] -= 1
                         if remaining["n"] == 0:
                             done.set()
@@ -452,8 +456,7 @@ class BlobExchange:
                 raise errors[0]
         finally:
             os.close(fd)
-        whole = await trio.to_thread.run_sync(_file_digest, part)
-        if whole != digest:
+        if whole.digest() != digest:
             raise BlobCorrupt(f"assembled blob does not hash to {cid}")
         for peer in suspects:
             self.node.report(peer, PENALTY_CORRUPT_DATA, f"served a corrupt chunk of {cid}")
@@ -472,9 +475,31 @@ class BlobExchange:
         return len(data) == want and hashlib.sha256(data).digest() == hashes[32 * i : 32 * i + 32]
 
 
-def _file_digest(path: Path) -> bytes:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        while block := f.read(4 * 1024 * 1024):
-            h.update(block)
-    return h.digest()
+class _PrefixHash:
+    """The whole-blob sha256 of a download whose chunks land out of order, computed as they come:
+    it advances over the longest run of chunks present from the start, hashing a chunk from the
+    bytes just received when it is the next one, else re-reading it from the partial file (page
+    cache) once the run reaches it. So the download needs no final pass over the whole file, and
+    holds no chunk beyond the one in hand."""
+
+    def __init__(self, fd: int, count: int, chunk: int, size: int) -> None:
+        self.fd, self.count, self.chunk, self.size = fd, count, chunk, size
+        self.present: set[int] = set()
+        self.next = 0
+        self.sha = hashlib.sha256()
+
+    def have(self, indices: set[int], data: bytes | None = None) -> None:
+        self.present |= indices
+        while self.next < self.count and self.next in self.present:
+            i = self.next
+            if data is not None and indices == {i}:
+                self.sha.update(data)
+            else:
+                self.sha.update(os.pread(self.fd, min(self.chunk, self.size - i * self.chunk), i * self.chunk))
+            self.present.discard(i)
+            self.next += 1
+
+    def digest(self) -> bytes:
+        if self.next != self.count:          # cannot happen once every chunk arrived
+            raise BlobCorrupt(f"download ended with chunk {self.next} of {self.count} missing")
+        return self.sha.digest()

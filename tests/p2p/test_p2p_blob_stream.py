@@ -84,3 +84,33 @@ async def test_concurrent_fetches_of_one_blob_share_one_download(tmp_path):
         assert len(set(paths)) == 1 and paths[0].read_bytes() == data
         assert b.blobs.chunks_served == 4                  # one download, not three
         assert a.blobs._fetching == {} and list(a.blobs.store.partial.iterdir()) == []
+
+
+@pytest.mark.timeout(60)
+async def test_a_self_consistent_lying_manifest_fails_the_whole_hash(tmp_path):
+    """A peer that answers for the id with another blob's manifest and chunks passes every chunk
+    check; the whole-blob hash, computed as the chunks arrive, catches it at the end: the peer is
+    penalised and the honest peer's copy is fetched instead."""
+    import msgpack
+    from p2phelpers import connect_all, running
+
+    from p2p.blob import BLOB_PROTOCOL
+    from p2p.scoring import PENALTY_CORRUPT_DATA
+
+    data, other = os.urandom(3 * 1024 * 1024 + 5), os.urandom(3 * 1024 * 1024 + 5)
+    async with running(1, blob_dir=str(tmp_path / "a")) as (a,), \
+            running(1, blob_dir=str(tmp_path / "h")) as (honest,), \
+            running(1, blob_dir=str(tmp_path / "e")) as (evil,):
+        cid = honest.blobs.store.put(data)
+        fake = evil.blobs.store.put(other)
+        real = evil.blobs._handle
+
+        def lying(request: bytes, from_peer: str) -> bytes:
+            req = msgpack.unpackb(request)
+            return real(msgpack.packb({**req, "cid": fake}), from_peer)
+
+        evil.serve(BLOB_PROTOCOL, lying, max_request_bytes=256, max_response_bytes=8 << 20)
+        await connect_all([a, honest, evil])
+        path = await a.blobs.fetch(cid, peers=[evil.peer_id, honest.peer_id], timeout=30)
+        assert path.read_bytes() == data
+        assert a.score(evil.peer_id) <= -PENALTY_CORRUPT_DATA / 2
