@@ -19,7 +19,8 @@ Bounded memory: nothing here holds a whole blob. `BlobWriter` streams a new blob
 under ``blobs/`` with the whole-blob sha256 and the chunk hashes computed as the bytes go by, then
 fsyncs and renames it into place (a reader never sees half a blob; a crash leaves only a temp file
 that the next start removes); `BlobStore.iter_chunks` reads a stored blob back in chunks, checking
-the id before it yields the last one; a fetch writes chunks straight into ``partial/<cid>.part``.
+the id before it yields the last one; a fetch writes chunks straight into ``partial/<cid>.part``
+and advances the whole-blob hash as they arrive (`_PrefixHash`), one fetch per id at a time.
 
 Wire (request/response frames, msgpack for the small control requests only):
 ``{"op": "manifest", "cid": str}`` -> ``{"size": int, "chunk": int, "hashes": bytes}``;
@@ -239,6 +240,11 @@ class BlobStore:
         os.replace(side, self.blobs / f"{cid}.chunks")
         os.replace(tmp, self.blobs / cid)
 
+    def remove(self, cid: str) -> None:
+        """Forget a blob (a copy found damaged): it and its sidecar go; absent is fine."""
+        (self.blobs / f"{cid}.chunks").unlink(missing_ok=True)
+        self.path(cid).unlink(missing_ok=True)
+
     def get(self, cid: str) -> bytes:
         try:
             return self.path(cid).read_bytes()
@@ -273,6 +279,7 @@ class BlobExchange:
         self.store = BlobStore(root)
         self.parallel = parallel
         self.chunks_served = 0
+        self._fetching: dict[str, trio.Lock] = {}
         node.serve(BLOB_PROTOCOL, self._handle, max_request_bytes=256,
                    max_response_bytes=max(_MAX_MANIFEST, CHUNK_BYTES + 1024), request_timeout=10.0)
 
@@ -321,6 +328,26 @@ class BlobExchange:
         digest = digest_of_cid(cid)
         if self.store.has(cid):
             return self.store.path(cid)
+        # one download per blob at a time: two writers of one partial file (a prefetch and a
+        # training task asking for the same dataset) would rename it from under each other
+        lock = self._fetching.setdefault(cid, trio.Lock())
+        try:
+            with trio.move_on_after(timeout) as waited:
+                await lock.acquire()
+            if waited.cancelled_caught:
+                raise PeerTimeout(f"fetching {cid} did not finish within {timeout:g} s (another fetch holds it)")
+            try:
+                if self.store.has(cid):
+                    return self.store.path(cid)
+                return await self._fetch(cid, digest, peers, timeout, chunk_timeout)
+            finally:
+                lock.release()
+        finally:
+            if not lock.locked() and not lock.statistics().tasks_waiting:
+                self._fetching.pop(cid, None)
+
+    async def _fetch(self, cid: str, digest: bytes, peers: list[str] | None, timeout: float,
+                     chunk_timeout: float) -> Path:
         candidates = [p for p in (peers if peers is not None else self.node.peers()) if p != self.node.peer_id]
         failures: list[str] = []
         with trio.move_on_after(timeout):
@@ -361,14 +388,19 @@ class BlobExchange:
             log.info("blob %s: manifest changed since the partial download; re-verifying chunks", cid)
         size, chunk, hashes = manifest
         count = -(-size // chunk)
-        if not part.exists():
+        fresh = not part.exists()
+        if fresh:
             with open(part, "wb") as f:
                 f.truncate(size)
         mpath.write_bytes(encoded)
         fd = os.open(part, os.O_RDWR)
         try:
-            missing = [i for i in range(count) if not self._chunk_ok(fd, i, chunk, size, hashes)]
+            # a fresh partial file holds nothing: hashing its zeros would only cost a pass over it
+            missing = list(range(count)) if fresh else [
+                i for i in range(count) if not self._chunk_ok(fd, i, chunk, size, hashes)]
             log.info("blob %s: %d of %d chunks to fetch", cid, len(missing), count)
+            whole = _PrefixHash(fd, count, chunk, size)
+            whole.have(set(range(count)) - set(missing))
             suspects: set[str] = set()
             failed: dict[str, int] = {}
             pool = [p for p in candidates]
@@ -410,6 +442,7 @@ class BlobExchange:
                             suspects.add(peer)
                             continue
                         os.pwrite(fd, data, i * chunk)
+                        whole.have({i}, data)
                         remaining["n"] -= 1
                         if remaining["n"] == 0:
                             done.set()
@@ -423,8 +456,7 @@ class BlobExchange:
                 raise errors[0]
         finally:
             os.close(fd)
-        whole = await trio.to_thread.run_sync(_file_digest, part)
-        if whole != digest:
+        if whole.digest() != digest:
             raise BlobCorrupt(f"assembled blob does not hash to {cid}")
         for peer in suspects:
             self.node.report(peer, PENALTY_CORRUPT_DATA, f"served a corrupt chunk of {cid}")
@@ -443,9 +475,31 @@ class BlobExchange:
         return len(data) == want and hashlib.sha256(data).digest() == hashes[32 * i : 32 * i + 32]
 
 
-def _file_digest(path: Path) -> bytes:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        while block := f.read(4 * 1024 * 1024):
-            h.update(block)
-    return h.digest()
+class _PrefixHash:
+    """The whole-blob sha256 of a download whose chunks land out of order, computed as they come:
+    it advances over the longest run of chunks present from the start, hashing a chunk from the
+    bytes just received when it is the next one, else re-reading it from the partial file (page
+    cache) once the run reaches it. So the download needs no final pass over the whole file, and
+    holds no chunk beyond the one in hand."""
+
+    def __init__(self, fd: int, count: int, chunk: int, size: int) -> None:
+        self.fd, self.count, self.chunk, self.size = fd, count, chunk, size
+        self.present: set[int] = set()
+        self.next = 0
+        self.sha = hashlib.sha256()
+
+    def have(self, indices: set[int], data: bytes | None = None) -> None:
+        self.present |= indices
+        while self.next < self.count and self.next in self.present:
+            i = self.next
+            if data is not None and indices == {i}:
+                self.sha.update(data)
+            else:
+                self.sha.update(os.pread(self.fd, min(self.chunk, self.size - i * self.chunk), i * self.chunk))
+            self.present.discard(i)
+            self.next += 1
+
+    def digest(self) -> bytes:
+        if self.next != self.count:          # cannot happen once every chunk arrived
+            raise BlobCorrupt(f"download ended with chunk {self.next} of {self.count} missing")
+        return self.sha.digest()

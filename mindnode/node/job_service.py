@@ -29,6 +29,7 @@ from fastapi import Request  # module level: FastAPI resolves route annotations 
 
 from ledger.keys import address_from_peer_id, address_from_text, address_to_text, peer_id_from_address
 from mindnode.node import errors
+from mindnode.node.job_announce import ANNOUNCE, PROGRESS, JobAnnouncer
 from mindnode.node.network import ACCEPT, IGNORE, REJECT, Validation
 from mindnode.node.provider import DEFAULT_BANDWIDTH_KBPS
 
@@ -85,6 +86,7 @@ class JobService:
         self._own_dirty: set[int] = set()
         self._token: trio.lowlevel.TrioToken | None = None
         self.agent = None
+        self.announcer = JobAnnouncer(self)
 
     # ------------------------------------------------------------------ ChainPort
     def state(self):
@@ -251,7 +253,31 @@ class JobService:
             for job_id in sorted(dirty):
                 mine = self.progress.get(job_id, {}).get(self.me)
                 if mine is not None:
-                    await self.svc.net.publish("job", msgpack.packb({"job": job_id, **mine}))
+                    await self.svc.net.publish("job", msgpack.packb({"t": PROGRESS, "job": job_id, **mine}))
+
+    def validate_job_gossip(self, data: bytes, peer: str) -> Validation:
+        """The ``job`` topic carries two message types, told apart by the tag ``t``: job
+        announcements (`JobAnnouncer.validate`) and training progress (`validate_progress`; an
+        untagged map is progress from a node that predates the tag). Anything else -> REJECT."""
+        if len(data) > self.announcer.max_bytes:
+            return REJECT
+        try:
+            m = msgpack.unpackb(data, raw=False, strict_map_key=True)
+        except Exception:
+            return REJECT
+        if not isinstance(m, dict):
+            return REJECT
+        kind = m.get("t")
+        if kind == ANNOUNCE:
+            return self.announcer.validate(m, peer)
+        if kind is None or kind == PROGRESS:
+            return self.validate_progress(data, peer)
+        return REJECT
+
+    async def on_job_gossip(self, data: bytes, peer: str) -> None:
+        m = msgpack.unpackb(data, raw=False, strict_map_key=True)
+        if m.get("t") == ANNOUNCE:
+            await self.announcer.on_accepted(m)
 
     def validate_progress(self, data: bytes, peer: str) -> Validation:
         """A progress message from a worker assigned to that job (on chain); malformed -> REJECT."""
@@ -277,7 +303,7 @@ class JobService:
         return ACCEPT
 
     async def on_progress_gossip(self, data: bytes, peer: str) -> None:
-        return None  # kept by the validator
+        return None  # kept by the validator (the topic's handler is now `on_job_gossip`)
 
     def progress_view(self, job_id: int) -> dict[str, Any]:
         """The latest progress per worker and a summary (the slowest worker's step, mean loss)."""
@@ -323,6 +349,7 @@ class JobService:
             await trio.to_thread.run_sync(_limit_torch_threads)
         async with trio.open_nursery() as n:
             n.start_soon(self.progress_loop)
+            n.start_soon(self.announcer.run, self._head_waiter())
             if not provide:
                 return
             await ready.wait()             # after the initial sync: nonces and records are current
@@ -330,10 +357,21 @@ class JobService:
             self.agent = ProviderAgent(self.address, self, self, self.transport_for, self.workdir,
                                        on_progress=self.on_progress, run_worker=self.run_worker)
 
-            async def new_head() -> None:
-                await self.svc._head_changed.wait()
+            await self.agent.run(self._head_waiter())
 
-            await self.agent.run(new_head)
+    def _head_waiter(self):
+        """`new_head()` for one poll loop: returns once the head differs from the one its last
+        call returned on (or from the head at creation). Waiting on the node's head event alone
+        would miss a head that arrived while the loop was busy polling, and its next poll (an
+        offer on a job that just opened) would wait a block longer."""
+        seen = [self.svc.chain.store.head_hash]
+
+        async def new_head() -> None:
+            while self.svc.chain.store.head_hash == seen[0]:
+                await self.svc._head_changed.wait()
+            seen[0] = self.svc.chain.store.head_hash
+
+        return new_head
 
 
 def _limit_torch_threads() -> None:
@@ -360,6 +398,7 @@ def add_routes(app: Any, jobs: JobService) -> None:
     """`/jobs/{id}/progress`, `GET /blobs/{cid}` (a blob from this node, fetched from peers if
     needed, streamed from disk) and `POST /blobs` (store the request body as a blob, streamed)."""
     from fastapi.responses import Response, StreamingResponse
+    from starlette.requests import ClientDisconnect
 
     from p2p import errors as p2p_errors
 
@@ -376,7 +415,11 @@ def add_routes(app: Any, jobs: JobService) -> None:
                 raise errors.BadRequest("content-length is not a number")
             if int(declared) > jobs.max_upload_bytes:
                 raise errors.PayloadTooLarge(_too_large(jobs.max_upload_bytes))
-        cid, size = await jobs.upload(request.stream())
+        try:
+            cid, size = await jobs.upload(request.stream())
+        except ClientDisconnect:        # nothing was kept; nobody is left to answer
+            log.info("a blob upload was cut short by the client; nothing kept")
+            return Response(status_code=400)
         return {"cid": cid, "size": size}
 
     @app.get("/blobs/{cid}", summary="A content-addressed blob (weights, checkpoints, datasets), fetched from "
@@ -397,9 +440,15 @@ async def _stream_blob(store, cid: str):
     """The stored blob in 1 MiB pieces read in a worker thread. The store checks the id before the
     last piece (a disk fault must not pass as the blob): on a mismatch the body ends short and the
     client, which knows the length and the id, sees the failure."""
+    from p2p.errors import BlobCorrupt
+
     pieces = store.iter_chunks(cid)
     try:
         while (piece := await trio.to_thread.run_sync(next, pieces, None)) is not None:
             yield piece
+    except BlobCorrupt as exc:
+        # drop the damaged copy: the next request fetches it again from a peer that has it intact
+        log.error("%s; removed it from the store, the download was cut short", exc)
+        store.remove(cid)
     finally:
         pieces.close()

@@ -10,6 +10,7 @@ import os
 
 import httpx
 import pytest
+import trio
 from test_node_service import _port, one_validator_genesis
 
 from ledger.keys import devnet_key
@@ -70,15 +71,31 @@ async def test_upload_download_cap_and_corruption(tmp_path, nursery):
         assert r.json() == {"cid": cid_of(b""), "size": 0}
         assert (await c.get(f"/blobs/{cid_of(b'')}")).content == b""
 
-        # a blob damaged on disk: the body ends short (the id check runs before the last piece)
-        path = svc.jobs.blobs.store.path(cid)
-        with open(path, "r+b") as f:
-            f.seek(len(data) - 1)
-            f.write(bytes([data[-1] ^ 1]))
+        # a blob damaged on disk: the body ends short (the id check runs before the last piece),
+        # and the damaged copy leaves the store (the next request would fetch it from a peer)
+        store = svc.jobs.blobs.store
+
+        def damage() -> None:
+            with open(store.path(cid), "r+b") as f:
+                f.seek(len(data) - 1)
+                f.write(bytes([data[-1] ^ 1]))
+
+        damage()
         with pytest.raises(httpx.HTTPError):
-            r = await c.get(f"/blobs/{cid}")
-            assert len(r.content) < len(data)  # pragma: no cover - the client raises first
-    # the CLI's client refuses it and leaves nothing behind
+            await c.get(f"/blobs/{cid}")
+        assert not store.has(cid)
+
+        # a client that goes away mid-upload leaves nothing behind either
+        before = _stored(svc)
+        s = await trio.open_tcp_stream("127.0.0.1", int(svc.rpc_url.rsplit(":", 1)[1]))
+        await s.send_all(b"POST /blobs HTTP/1.1\r\nHost: x\r\nContent-Length: 3000000\r\n\r\n" + b"x" * 1_500_000)
+        await trio.sleep(0.3)
+        await s.aclose()
+        await trio.sleep(0.5)
+        assert _stored(svc) == before
+    # the CLI's client refuses a damaged blob and leaves nothing behind
+    assert svc.jobs.put(data) == cid
+    damage()
     out = tmp_path / "out.bin"
     with RpcClient(svc.rpc_url) as rpc:
         with pytest.raises(errors.NodeError, match="broke off|do not match"):
@@ -93,6 +110,4 @@ async def test_upload_download_cap_and_corruption(tmp_path, nursery):
 
 async def _in_thread(fn, *args):
     """The RPC client is synchronous: run it off the loop that serves the node."""
-    import trio
-
     return await trio.to_thread.run_sync(lambda: fn(*args))
