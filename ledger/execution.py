@@ -22,10 +22,17 @@ from ledger.registry import hooks
 from ledger.state import Account, InsufficientFunds, State
 from ledger.tx import Transaction
 
+ZERO_HASH = bytes(32)
+
 
 @dataclass(frozen=True)
 class BlockContext:
-    """What a transaction may know about the block it is in."""
+    """What a transaction may know about the block it is in.
+
+    `parent_hash` is the hash of the block this one builds on (known to the builder and to every
+    importer before execution; the block's own hash is not, since it commits to the state root).
+    The jobs beacon mixes it in so a proposer cannot steer its draws by trying timestamps alone.
+    """
 
     chain_id: str
     height: int
@@ -33,15 +40,20 @@ class BlockContext:
     proposer: bytes
     params: Params
     allocation_start: int
+    parent_hash: bytes = ZERO_HASH
 
     @property
     def now_s(self) -> int:
         return self.timestamp_ms // 1000
 
     @classmethod
-    def for_state(cls, state: State, height: int, timestamp_ms: int, proposer: bytes) -> BlockContext:
+    def for_state(cls, state: State, height: int, timestamp_ms: int, proposer: bytes,
+                  parent_hash: bytes = ZERO_HASH) -> BlockContext:
+        """`parent_hash` defaults to zeros only for contexts that never run the block hooks (a
+        mempool's `check_tx`); block building and import always pass the real parent."""
         chain = state.chain
-        return cls(chain.chain_id, height, timestamp_ms, proposer, state.params, chain.allocation_start)
+        return cls(chain.chain_id, height, timestamp_ms, proposer, state.params, chain.allocation_start,
+                   parent_hash)
 
 
 def apply_tx(state: State, ctx: BlockContext, tx: Transaction) -> None:

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from ledger.jobs.params import JobParams
+
 NMT = 10**18
 #: A year is 365 days and a month is a twelfth of it (the white paper, section 7.1).
 YEAR_S = 365 * 86400
@@ -99,6 +101,8 @@ class Params:
     stake_weight_liquidity: int = 2        # nothing creates liquidity stake yet (no trading pair)
     accrual_history_days: int = 30         # per-day reward history kept per address
     max_uptime_entries_per_block: int = 4_096
+    # --- jobs (ledger/jobs, ledger/JOBS.md): one structured section, ledger.jobs.params ------
+    jobs: JobParams = JobParams()
 
 
 @dataclass(frozen=True)

@@ -9,7 +9,9 @@ become a silently different chain. The format, field by field:
 * ``timestamp`` / ``allocation_start``: ``"YYYY-MM-DD"`` (midnight UTC) or integer unix seconds.
   ``allocation_start`` defaults to ``timestamp``.
 * ``params``: any subset of `ledger.genesis.Params` fields; unknown names are errors.
-  ``min_validator_stake`` is an amount, every other parameter a JSON integer.
+  ``min_validator_stake`` is an amount; ``hardware_classes``, ``bandwidth_tiers`` and
+  ``price_oracle`` are structured (`ledger.economics.params_codec`); ``jobs`` is an object of the
+  jobs rules' integers (any subset, `ledger.jobs.params`); every other parameter a JSON integer.
 * ``accounts``: ``[{"address": "mn...", "balance": AMOUNT, "label": "..."}]``.
 * ``validators``: ``[{"address": "mn...", "stake": AMOUNT, "name": "..."}]``.
 * ``allocation``: ``[{"name", "amount", "cliff_months", "vesting_months", "pool" | "account"}]``

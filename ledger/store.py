@@ -421,7 +421,7 @@ class Store:
         # hand-off cost this thread a thread switch (profiled: a state read took ~30 us instead
         # of ~4 us); verifying on both cores, then executing alone was measured faster.
         _check_signatures(verify_many([(tx.sender, tx.signing_bytes(), tx.signature) for tx in txs]), header)
-        ctx = BlockContext.for_state(state, header.height, header.timestamp, header.proposer)
+        ctx = BlockContext.for_state(state, header.height, header.timestamp, header.proposer, header.parent_hash)
         try:
             execute_block(state, ctx, txs)
         except InvalidTransaction as exc:
@@ -563,7 +563,7 @@ def build_block(store: Store, proposer_key: PrivateKey, txs: Iterable[Transactio
     params = store.params
     parent = store.head
     state = State(DBView(store._db))
-    ctx = BlockContext.for_state(state, parent.height + 1, timestamp_ms, proposer_key.address)
+    ctx = BlockContext.for_state(state, parent.height + 1, timestamp_ms, proposer_key.address, parent.hash)
     begin_block(state, ctx)
     included: list[Transaction] = []
     size, budget = 0, params.max_block_bytes - len(extra) - 1024  # room for the header and framing

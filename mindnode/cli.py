@@ -34,6 +34,7 @@ COMMANDS: dict[str, str] = {
     "job": "mindnode.commands.job_cmds:job",
     "provider": "mindnode.commands.job_cmds:provider",
     "bench": "mindnode.commands.bench_cmd:bench",
+    "blob": "mindnode.commands.blob_cmds:blob",
 }
 
 #: Base classes of the rooms' domain errors, by dotted name. A module that was never imported

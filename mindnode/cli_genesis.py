@@ -1,5 +1,6 @@
 """``mindnode genesis inspect``: a genesis file's allocation table and what has unlocked by a date.
 
+``jobs`` (in --json) lists the jobs rules' parameters (`params.jobs`, defaults filled in).
 ``unlocked_total`` sums the allocation rows only; ``circulating`` adds what genesis minted
 unlocked (accounts and validator stakes), which on mainnet is the 34,571,163 NMT already
 circulating on 2024-04-16.
@@ -13,6 +14,7 @@ import click
 
 from ledger.genesis import NMT, Genesis
 from ledger.genesis_file import genesis_hash, genesis_supply, load_genesis, parse_time
+from ledger.jobs.params import JobParams, job_params_to_plain
 from ledger.keys import address_to_text
 from ledger.vesting import unlocked
 from mindnode.cli_common import json_option, print_json
@@ -61,6 +63,7 @@ def inspect_genesis(genesis: Genesis, t: int) -> dict:
         "validators": [{"address": address_to_text(v.address), "stake": str(v.stake), "name": v.name}
                        for v in genesis.validators],
         "bootnodes": list(genesis.bootnodes),
+        "jobs": job_params_to_plain(genesis.params.jobs),
     }
 
 
@@ -115,6 +118,11 @@ def genesis_inspect(source: str, at: str | None, as_json: bool) -> None:
     console.print(f"unlocked at genesis (accounts + stakes) {format_nmt(int(doc['genesis_unlocked']))} NMT")
     console.print(f"unlocked from rows {format_nmt(int(doc['unlocked_total']))} NMT")
     console.print(f"circulating      {format_nmt(int(doc['circulating']))} NMT")
+    defaults = job_params_to_plain(JobParams())
+    changed = {k: v for k, v in doc["jobs"].items() if v != defaults[k]}
+    console.print("jobs parameters (params.jobs): " + (", ".join(f"{k}={v}" for k, v in changed.items())
+                                                       + " (the rest default)" if changed else "all default")
+                  + "; --json lists them all")
 
 
 # `mindnode genesis schedule` lives with the economics (issue 6) in its own module.

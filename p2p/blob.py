@@ -15,6 +15,13 @@ with a manifest that turned out right are penalised too (corrupt data).
 Resumable: chunks land in ``partial/<cid>.part`` next to the manifest used; a later fetch re-hashes
 the partial file against the manifest and only requests the chunks that are missing or wrong.
 
+Bounded memory: nothing here holds a whole blob. `BlobWriter` streams a new blob to a temp file
+under ``blobs/`` with the whole-blob sha256 and the chunk hashes computed as the bytes go by, then
+fsyncs and renames it into place (a reader never sees half a blob; a crash leaves only a temp file
+that the next start removes); `BlobStore.iter_chunks` reads a stored blob back in chunks, checking
+the id before it yields the last one; a fetch writes chunks straight into ``partial/<cid>.part``
+and advances the whole-blob hash as they arrive (`_PrefixHash`), one fetch per id at a time.
+
 Wire (request/response frames, msgpack for the small control requests only):
 ``{"op": "manifest", "cid": str}`` -> ``{"size": int, "chunk": int, "hashes": bytes}``;
 ``{"op": "chunk", "cid": str, "i": int}`` -> the raw chunk bytes.
@@ -35,7 +42,9 @@ import trio
 
 from p2p.errors import (
     BlobCorrupt,
+    BlobError,
     BlobNotFound,
+    BlobTooLarge,
     InvalidContentId,
     P2PError,
     PeerTimeout,
@@ -87,6 +96,74 @@ def _chunk_hashes(path: Path, chunk: int) -> bytes:
     return bytes(out)
 
 
+class BlobWriter:
+    """A new blob written in pieces: ``write`` any number of times, then ``commit`` (returns the id)
+    or ``abort``. Hashes (whole blob and per chunk) are computed incrementally, so neither the
+    caller nor the store ever holds the blob; more than ``max_bytes`` raises `BlobTooLarge` (and
+    the temp file is gone). Use it as a context manager: leaving the block without ``commit`` aborts.
+    ``write`` does blocking file I/O: from trio, call it through ``trio.to_thread.run_sync``."""
+
+    def __init__(self, store: BlobStore, max_bytes: int = MAX_BLOB_BYTES) -> None:
+        self.store = store
+        self.max_bytes = max_bytes
+        self.size = 0
+        self.tmp = store.blobs / f".upload.{secrets.token_hex(8)}.tmp"
+        self._f = open(self.tmp, "wb")  # noqa: SIM115 - closed by commit/abort
+        self._whole = hashlib.sha256()
+        self._chunk = hashlib.sha256()
+        self._in_chunk = 0
+        self._hashes = bytearray()
+        self.cid: str | None = None
+
+    def write(self, data: bytes | bytearray | memoryview) -> None:
+        if self._f.closed:
+            raise BlobError("blob writer is already closed")
+        if self.size + len(data) > self.max_bytes:
+            self.abort()
+            raise BlobTooLarge(f"blob is over the {self.max_bytes}-byte limit")
+        view = memoryview(data)
+        self._f.write(view)
+        self._whole.update(view)
+        self.size += len(view)
+        cb = self.store.chunk_bytes
+        while len(view):
+            take = min(cb - self._in_chunk, len(view))
+            self._chunk.update(view[:take])
+            self._in_chunk += take
+            view = view[take:]
+            if self._in_chunk == cb:
+                self._hashes += self._chunk.digest()
+                self._chunk, self._in_chunk = hashlib.sha256(), 0
+
+    def commit(self) -> str:
+        """fsync, rename into the store (atomic), write the chunk-hash sidecar; returns the id."""
+        if self._in_chunk:
+            self._hashes += self._chunk.digest()
+            self._in_chunk = 0
+        self._f.flush()
+        os.fsync(self._f.fileno())
+        self._f.close()
+        cid = cid_for_digest(self._whole.digest())
+        if self.store.has(cid):
+            self.tmp.unlink(missing_ok=True)
+        else:
+            self.store._commit(self.tmp, cid, bytes(self._hashes))
+        self.cid = cid
+        return cid
+
+    def abort(self) -> None:
+        if not self._f.closed:
+            self._f.close()
+        self.tmp.unlink(missing_ok=True)
+
+    def __enter__(self) -> BlobWriter:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self.cid is None:
+            self.abort()
+
+
 class BlobStore:
     """Blobs under ``root/blobs/<cid>``, each with a ``.chunks`` sidecar (chunk hashes)."""
 
@@ -97,6 +174,41 @@ class BlobStore:
         self.partial = self.root / "partial"
         self.blobs.mkdir(parents=True, exist_ok=True)
         self.partial.mkdir(parents=True, exist_ok=True)
+        for stale in self.blobs.glob(".*.tmp"):     # left by a crash mid-write: never a blob
+            stale.unlink(missing_ok=True)
+
+    def writer(self, max_bytes: int = MAX_BLOB_BYTES) -> BlobWriter:
+        """A `BlobWriter` for a new blob of at most ``max_bytes``."""
+        return BlobWriter(self, max_bytes)
+
+    def size(self, cid: str) -> int:
+        try:
+            return self.path(cid).stat().st_size
+        except FileNotFoundError as exc:
+            raise BlobNotFound(f"blob {cid} is not in the local store") from exc
+
+    def iter_chunks(self, cid: str, chunk: int = CHUNK_BYTES):
+        """The stored blob in pieces of ``chunk`` bytes (blocking reads: wrap in a thread from trio).
+        The whole-blob hash is checked before the last piece is yielded, so a blob damaged on disk
+        is never delivered complete: `BlobCorrupt` is raised instead (the caller aborts the
+        transfer and the receiver sees a short body)."""
+        want = digest_of_cid(cid)
+        h = hashlib.sha256()
+        try:
+            f = open(self.path(cid), "rb")  # noqa: SIM115 - closed below
+        except FileNotFoundError as exc:
+            raise BlobNotFound(f"blob {cid} is not in the local store") from exc
+        with f:
+            prev = f.read(chunk)
+            while prev:
+                nxt = f.read(chunk)
+                h.update(prev)
+                if not nxt and h.digest() != want:
+                    raise BlobCorrupt(f"stored blob {cid} does not match its id (damaged on disk)")
+                yield prev
+                prev = nxt
+            if h.digest() != want:         # the empty blob
+                raise BlobCorrupt(f"stored blob {cid} does not match its id (damaged on disk)")
 
     def path(self, cid: str) -> Path:
         digest_of_cid(cid)
@@ -118,12 +230,20 @@ class BlobStore:
         self._commit(tmp, cid)
         return cid
 
-    def _commit(self, tmp: Path, cid: str) -> None:
-        hashes = _chunk_hashes(tmp, self.chunk_bytes)
+    def _commit(self, tmp: Path, cid: str, hashes: bytes | None = None) -> None:
+        """Rename a complete, fsynced temp file into place; ``hashes`` (its chunk hashes at
+        ``chunk_bytes``) saves re-reading it when the caller already has them."""
+        if hashes is None:
+            hashes = _chunk_hashes(tmp, self.chunk_bytes)
         side = self.blobs / f".{cid}.chunks.tmp"
         side.write_bytes(hashes)
         os.replace(side, self.blobs / f"{cid}.chunks")
         os.replace(tmp, self.blobs / cid)
+
+    def remove(self, cid: str) -> None:
+        """Forget a blob (a copy found damaged): it and its sidecar go; absent is fine."""
+        (self.blobs / f"{cid}.chunks").unlink(missing_ok=True)
+        self.path(cid).unlink(missing_ok=True)
 
     def get(self, cid: str) -> bytes:
         try:
@@ -159,6 +279,7 @@ class BlobExchange:
         self.store = BlobStore(root)
         self.parallel = parallel
         self.chunks_served = 0
+        self._fetching: dict[str, trio.Lock] = {}
         node.serve(BLOB_PROTOCOL, self._handle, max_request_bytes=256,
                    max_response_bytes=max(_MAX_MANIFEST, CHUNK_BYTES + 1024), request_timeout=10.0)
 
@@ -207,6 +328,26 @@ class BlobExchange:
         digest = digest_of_cid(cid)
         if self.store.has(cid):
             return self.store.path(cid)
+        # one download per blob at a time: two writers of one partial file (a prefetch and a
+        # training task asking for the same dataset) would rename it from under each other
+        lock = self._fetching.setdefault(cid, trio.Lock())
+        try:
+            with trio.move_on_after(timeout) as waited:
+                await lock.acquire()
+            if waited.cancelled_caught:
+                raise PeerTimeout(f"fetching {cid} did not finish within {timeout:g} s (another fetch holds it)")
+            try:
+                if self.store.has(cid):
+                    return self.store.path(cid)
+                return await self._fetch(cid, digest, peers, timeout, chunk_timeout)
+            finally:
+                lock.release()
+        finally:
+            if not lock.locked() and not lock.statistics().tasks_waiting:
+                self._fetching.pop(cid, None)
+
+    async def _fetch(self, cid: str, digest: bytes, peers: list[str] | None, timeout: float,
+                     chunk_timeout: float) -> Path:
         candidates = [p for p in (peers if peers is not None else self.node.peers()) if p != self.node.peer_id]
         failures: list[str] = []
         with trio.move_on_after(timeout):
@@ -247,14 +388,19 @@ class BlobExchange:
             log.info("blob %s: manifest changed since the partial download; re-verifying chunks", cid)
         size, chunk, hashes = manifest
         count = -(-size // chunk)
-        if not part.exists():
+        fresh = not part.exists()
+        if fresh:
             with open(part, "wb") as f:
                 f.truncate(size)
         mpath.write_bytes(encoded)
         fd = os.open(part, os.O_RDWR)
         try:
-            missing = [i for i in range(count) if not self._chunk_ok(fd, i, chunk, size, hashes)]
+            # a fresh partial file holds nothing: hashing its zeros would only cost a pass over it
+            missing = list(range(count)) if fresh else [
+                i for i in range(count) if not self._chunk_ok(fd, i, chunk, size, hashes)]
             log.info("blob %s: %d of %d chunks to fetch", cid, len(missing), count)
+            whole = _PrefixHash(fd, count, chunk, size)
+            whole.have(set(range(count)) - set(missing))
             suspects: set[str] = set()
             failed: dict[str, int] = {}
             pool = [p for p in candidates]
@@ -296,6 +442,7 @@ class BlobExchange:
                             suspects.add(peer)
                             continue
                         os.pwrite(fd, data, i * chunk)
+                        whole.have({i}, data)
                         remaining["n"] -= 1
                         if remaining["n"] == 0:
                             done.set()
@@ -309,14 +456,15 @@ class BlobExchange:
                 raise errors[0]
         finally:
             os.close(fd)
-        whole = await trio.to_thread.run_sync(_file_digest, part)
-        if whole != digest:
+        if whole.digest() != digest:
             raise BlobCorrupt(f"assembled blob does not hash to {cid}")
         for peer in suspects:
             self.node.report(peer, PENALTY_CORRUPT_DATA, f"served a corrupt chunk of {cid}")
         final = self.store.blobs / f".{cid}.{secrets.token_hex(4)}.tmp"
         os.replace(part, final)
-        self.store._commit(final, cid)
+        # every chunk was checked against the manifest and the whole against the id: its chunk
+        # hashes are the sidecar when the chunk sizes agree (no third pass over the file)
+        self.store._commit(final, cid, hashes if chunk == self.store.chunk_bytes else None)
         mpath.unlink(missing_ok=True)
         return self.store.path(cid)
 
@@ -327,9 +475,31 @@ class BlobExchange:
         return len(data) == want and hashlib.sha256(data).digest() == hashes[32 * i : 32 * i + 32]
 
 
-def _file_digest(path: Path) -> bytes:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        while block := f.read(4 * 1024 * 1024):
-            h.update(block)
-    return h.digest()
+class _PrefixHash:
+    """The whole-blob sha256 of a download whose chunks land out of order, computed as they come:
+    it advances over the longest run of chunks present from the start, hashing a chunk from the
+    bytes just received when it is the next one, else re-reading it from the partial file (page
+    cache) once the run reaches it. So the download needs no final pass over the whole file, and
+    holds no chunk beyond the one in hand."""
+
+    def __init__(self, fd: int, count: int, chunk: int, size: int) -> None:
+        self.fd, self.count, self.chunk, self.size = fd, count, chunk, size
+        self.present: set[int] = set()
+        self.next = 0
+        self.sha = hashlib.sha256()
+
+    def have(self, indices: set[int], data: bytes | None = None) -> None:
+        self.present |= indices
+        while self.next < self.count and self.next in self.present:
+            i = self.next
+            if data is not None and indices == {i}:
+                self.sha.update(data)
+            else:
+                self.sha.update(os.pread(self.fd, min(self.chunk, self.size - i * self.chunk), i * self.chunk))
+            self.present.discard(i)
+            self.next += 1
+
+    def digest(self) -> bytes:
+        if self.next != self.count:          # cannot happen once every chunk arrived
+            raise BlobCorrupt(f"download ended with chunk {self.next} of {self.count} missing")
+        return self.sha.digest()

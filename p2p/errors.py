@@ -73,3 +73,7 @@ class BlobNotFound(BlobError):
 
 class BlobCorrupt(BlobError):
     """Bytes did not match their content id (a chunk hash or the whole-blob hash)."""
+
+
+class BlobTooLarge(BlobError):
+    """A blob being stored is over the size limit it was given; nothing was kept."""

@@ -242,6 +242,9 @@ class Worker:
         self.history: list[dict[str, Any]] = []
         self._loss = math.nan
         self._out: np.ndarray | None = None
+        # async: this worker's own parameters just before the last averaging round (and its weight),
+        # kept in its checkpoints so a verifier can replay one worker's inner steps alone
+        self._round_local: tuple[np.ndarray, float] | None = None
         self._background: trio.Nursery | None = None
 
     # -- public API ------------------------------------------------------------------------
@@ -278,11 +281,22 @@ class Worker:
             opts["outer"] = self.outer.state_dict()
         if self.anchor is not None:
             extra["anchor"] = torch.from_numpy(self.anchor.copy())
+        extra.update(self._round_local_extra())
         header = {"step": self.step, "data_position": self.position, "round": self.round,
                   "group": list(self.group), "mode": self.cfg.mode, "model_spec": self.spec.to_json(),
                   "metrics": {"loss": None if math.isnan(self._loss) else self._loss},
                   "config": {k: v for k, v in asdict(self.cfg).items()}}
         return ckpt_mod.Checkpoint({k: v.clone() for k, v in self.model.state_dict().items()}, opts, extra, header)
+
+    def _round_local_extra(self) -> dict[str, torch.Tensor]:
+        """Async checkpoints carry ``local`` (this worker's parameters before the round's average) and
+        ``local_weight`` (the samples it averaged with): its own inner steps are checkable without
+        the other workers' (jobs verification replays each worker's round and names the one that
+        differs). Ignored on restore."""
+        if self._round_local is None:
+            return {}
+        local, weight = self._round_local
+        return {"local": torch.from_numpy(local.copy()), "local_weight": torch.tensor([weight], dtype=torch.float64)}
 
     def evaluate(self) -> tuple[float, float]:
         """(loss, accuracy) on the held-out split."""
@@ -451,7 +465,9 @@ class Worker:
 
     async def _outer_step(self) -> None:
         assert self.anchor is not None and self.outer is not None
-        delta = self.anchor - flat_params(self.params)  # outer gradient: how far we moved, negated
+        local = flat_params(self.params)
+        self._round_local = (local, float(self.samples_since_round))
+        delta = self.anchor - local  # outer gradient: how far we moved, negated
         result = await self._average(delta, float(self.samples_since_round))
         self.samples_since_round = 0
         set_flat(self.params, self.anchor)

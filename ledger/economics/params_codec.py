@@ -2,7 +2,7 @@
 
 Why: `Params` is mostly integers, which the genesis loader and the state's chain record handle
 generically; three economics fields are structured (a table of hardware classes, a table of
-bandwidth tiers, the oracle's address). This module gives each one canonical plain form, the
+bandwidth tiers, the oracle's address), and so is the jobs rules' ``jobs`` section. This module gives each one canonical plain form, the
 same in JSON and in msgpack, and a strict parser with messages naming the field, so
 `ledger.genesis_file` and `ledger.state` delegate to it instead of special-casing them:
 
@@ -11,6 +11,7 @@ same in JSON and in msgpack, and a strict parser with messages naming the field,
 * ``bandwidth_tiers``: ``[{"min_kbps": 100001, "factor_bps": 10000}, ...]`` (1..16 tiers, distinct
   min_kbps, factor 0..10000, one tier must start at 0 so every machine has a factor)
 * ``price_oracle``: an address text ``"mn..."`` in JSON, 32 raw bytes in msgpack, or null.
+* ``jobs``: the jobs rules' section, a map of integers (parsed by `ledger.jobs.params`).
 
 `params_to_plain` / `params_from_plain` do a whole `Params` (amounts such as
 ``min_validator_stake`` as decimal strings, every other field an integer) for the chain record.
@@ -24,7 +25,7 @@ from typing import Any
 from ledger.errors import GenesisError, InvalidKey
 from ledger.genesis import BandwidthTier, HardwareClass, Params
 
-STRUCTURED = frozenset({"hardware_classes", "bandwidth_tiers", "price_oracle"})
+STRUCTURED = frozenset({"hardware_classes", "bandwidth_tiers", "price_oracle", "jobs"})
 #: Token amounts: decimal strings of base units in both forms (they exceed 2**64).
 AMOUNTS = frozenset({"min_validator_stake"})
 #: Integer params that may be 0 (every other integer parameter must be >= 1).
@@ -66,11 +67,19 @@ def param_to_plain(name: str, value: Any, *, json: bool = False) -> Any:
         return value
     if name in ("hardware_classes", "bandwidth_tiers"):
         return [dataclasses.asdict(x) for x in value]
+    if name == "jobs":      # the jobs room's section (ledger/jobs/params.py): a map of integers
+        from ledger.jobs.params import job_params_to_plain
+
+        return job_params_to_plain(value)
     raise KeyError(name)
 
 
 def param_from_plain(name: str, value: Any, where: str, *, json: bool = False) -> Any:
     """Parse one structured parameter, strictly; GenesisError names the field on any defect."""
+    if name == "jobs":
+        from ledger.jobs.params import job_params_from_plain
+
+        return job_params_from_plain(value, where)
     if name == "price_oracle":
         if value is None:
             return None

@@ -1,14 +1,14 @@
 """Control tasks: small known-answer computations the chain hands to providers now and then (the
 Cryptomind seed's honesty checks).
 
-Every `CONTROL_INTERVAL_BLOCKS` blocks the end-block hook picks one registered provider without an
+Every `control_interval_blocks` blocks (genesis `params.jobs`) the end-block hook picks one registered provider without an
 open task (the lowest beacon draw over addresses, so every node picks the same one) and records a
 `ControlTask` with a seed from the beacon. The task: build two n x n matrices of unsigned 32-bit
 integers from the seed (SHA-256 in counter mode), multiply them modulo 2**32, answer the SHA-256
 of the product (big-endian, row-major). Integer arithmetic, so the answer is exact on any hardware
 and the chain itself computes the expected answer in pure Python (~4,000 multiply-adds).
-The provider answers with `provider_control`; right -> +REP_CONTROL_PASS, wrong or no answer within
-`CONTROL_TIMEOUT_BLOCKS` -> REP_CONTROL_FAIL. A provider node computes the answer with
+The provider answers with `provider_control`; right -> +rep_control_pass, wrong or no answer within
+`control_timeout_blocks` -> -rep_control_fail_penalty. A provider node computes the answer with
 `control_answer` (or any implementation that agrees with it).
 """
 
@@ -57,8 +57,9 @@ def open_task(state, provider: bytes) -> ControlTask | None:
 
 
 def issue(state, height: int) -> tuple[bytes, ControlTask] | None:
-    """At every CONTROL_INTERVAL_BLOCKS-th height: give one provider a task (None if nobody)."""
-    if height % rules.CONTROL_INTERVAL_BLOCKS:
+    """At every `control_interval_blocks`-th height: give one provider a task (None if nobody)."""
+    jp = state.params.jobs
+    if height % jp.control_interval_blocks:
         return None
     seed = beacon.current(state)
     best = None
@@ -74,7 +75,7 @@ def issue(state, height: int) -> tuple[bytes, ControlTask] | None:
     addr = best[1]
     task_id = next_counter(state, CONTROL_COUNTER_KEY)
     task = ControlTask(task_id=task_id, seed=beacon.draw(seed, b"control-seed", addr).to_bytes(32, "big"),
-                       issued_height=height, due_height=height + rules.CONTROL_TIMEOUT_BLOCKS)
+                       issued_height=height, due_height=height + jp.control_timeout_blocks)
     store(state, control_key(addr), task)
     return addr, task
 
@@ -87,9 +88,9 @@ def answer(state, provider: bytes, task_id: int, answer_digest: bytes) -> bool:
     ok = answer_digest == control_answer(task.seed)
     store(state, control_key(provider), None)
     if ok:
-        adjust_reputation(state, provider, rules.REP_CONTROL_PASS, controls_passed=1)
+        adjust_reputation(state, provider, state.params.jobs.rep_control_pass, controls_passed=1)
     else:
-        adjust_reputation(state, provider, rules.REP_CONTROL_FAIL, controls_failed=1)
+        adjust_reputation(state, provider, -state.params.jobs.rep_control_fail_penalty, controls_failed=1)
     return ok
 
 
@@ -102,7 +103,7 @@ def expire(state, height: int) -> list[bytes]:
             late.append(key[2:])
     for addr in late:
         store(state, control_key(addr), None)
-        adjust_reputation(state, addr, rules.REP_CONTROL_FAIL, controls_failed=1)
+        adjust_reputation(state, addr, -state.params.jobs.rep_control_fail_penalty, controls_failed=1)
     return late
 
 

@@ -4,11 +4,13 @@ settlement, with the faults (missing workers, failed verification, deadline, can
 States: ``open`` (offer window) -> ``running`` (workers assigned) -> ``verifying`` (result on
 chain) -> ``done`` | ``failed``; ``open``/``running`` -> ``expired`` (deadline) | ``cancelled``
 (submitter); any non-terminal state -> ``failed`` when the rules run out of options (too few
-offers after MAX_OFFER_ROUNDS windows, too few workers left, no verifier).
+offers after `max_offer_rounds` windows, too few workers left, no verifier). A finished job is
+pruned to a `JobSummary` `job_retention_blocks` after it settled (`prune_finished`).
 
 Transactions call the functions at the top; the end-block hook calls `tick`, which closes offer
-windows, issues verification challenges, times out verifiers, expires deadlines and runs the
-control tasks. Each function either completes or raises `JobError` (the executor reverts).
+windows, issues verification challenges, times out verifiers, expires deadlines, runs the
+control tasks and prunes old finished jobs. The policy numbers come from the genesis
+(`state.params.jobs`, `ledger.jobs.params`). Each function either completes or raises `JobError` (the executor reverts).
 Rules and numbers: ledger/JOBS.md.
 """
 
@@ -39,6 +41,7 @@ from ledger.jobs.records import (
     TERMINAL,
     VERIFYING,
     Job,
+    JobSummary,
     Metric,
     Offer,
     Report,
@@ -46,13 +49,19 @@ from ledger.jobs.records import (
     Work,
     Worker,
     deadline_key,
+    finished_key,
     get_job,
     get_provider,
+    get_summary,
+    job_key,
+    move_state_index,
     next_counter,
     offer_key,
     offers_of,
     put_job,
     store,
+    submit_index_key,
+    summary_key,
     timer_key,
 )
 from ledger.jobs.settlement import pay_and_refund, refund_all, settle_work
@@ -63,13 +72,13 @@ log = logging.getLogger("mindnode.ledger.jobs")
 METRIC_OPS = (">=", "<=")
 
 
-def submit_index_key(tx_hash: bytes) -> bytes:
-    return b"Jh" + tx_hash
-
-
 def _job(state, job_id: int) -> Job:
     job = get_job(state, job_id)
     if job is None:
+        summary = get_summary(state, job_id)
+        if summary is not None:
+            raise JobError(f"job {job_id} finished ({summary.state}) at height {summary.settled_height} and was "
+                           f"pruned at height {summary.pruned_height}: only its summary is kept")
         raise JobError(f"no job {job_id}")
     return job
 
@@ -123,8 +132,9 @@ def submit(state, ctx, sender: bytes, tx_hash: bytes, b) -> Job:
               created_height=ctx.height, window_close_height=close, offer_rounds=1, assigned=(), replacements=0,
               reports=(), result=None, challenge_height=0, verifier=b"", tried_verifiers=(), replay_from=0,
               accused=(), accuser=b"", verify_due_height=0, payments=(), fee_paid=0, refunded=0,
-              verified_metric_ppm=0, rated=0, settled_height=0)
+              verified_metric_ppm=0, rated=0, settled_height=0, submit_tx=tx_hash)
     put_job(state, job)
+    move_state_index(state, job_id, None, OPEN)
     state.put(timer_key(close, job_id, T_WINDOW), b"")
     state.put(deadline_key(b.deadline_ms, job_id), b"")
     state.put(submit_index_key(tx_hash), job_id.to_bytes(8, "big"))
@@ -190,7 +200,7 @@ def _offer_price(state, job: Job, addr: bytes) -> int:
 def close_window(state, ctx, job: Job) -> Job:
     """The offer window of `job` closes in this block: assign, reopen, or fail."""
     cands = _candidates(state, job)
-    if len(cands) < job.workers and job.offer_rounds < rules.MAX_OFFER_ROUNDS:
+    if len(cands) < job.workers and job.offer_rounds < state.params.jobs.max_offer_rounds:
         close = ctx.height + job.offer_window
         job = dataclasses.replace(job, offer_rounds=job.offer_rounds + 1, window_close_height=close)
         state.put(timer_key(close, job.id, T_WINDOW), b"")
@@ -204,6 +214,7 @@ def close_window(state, ctx, job: Job) -> Job:
                      for i, a in enumerate(picked))
     for a in picked:
         providers.change_active(state, a, +1)
+    move_state_index(state, job.id, OPEN, RUNNING)
     return dataclasses.replace(job, state=RUNNING, assigned=assigned)
 
 
@@ -237,9 +248,10 @@ def report_missing(state, ctx, sender: bytes, job_id: int, accused: bytes) -> Jo
     reports = tuple(r for r in reports if accused not in (r.reporter, r.accused))
     job = dataclasses.replace(job, assigned=assigned, reports=reports)
     providers.change_active(state, accused, -1)
-    providers.adjust_reputation(state, accused, rules.REP_DROPPED, jobs_failed=1)
+    jp = state.params.jobs
+    providers.adjust_reputation(state, accused, -jp.rep_dropped_penalty, jobs_failed=1)
     econ.record_job_outcome(state, _day(state, ctx.now_s), accused, dropped_job_failed=True)
-    if job.replacements < rules.MAX_REPLACEMENTS:
+    if job.replacements < jp.max_replacements and len(job.assigned) < rules.MAX_ASSIGNED:
         cands = _candidates(state, job)
         picked = choose(job.strategy, state.params, job.id, job.min_class, cands, 1, beacon.current(state),
                         _zones(state, job))
@@ -288,7 +300,8 @@ def post_result(state, ctx, sender: bytes, job_id: int, result_cid: str, metrics
         raise JobError("the result reports no samples processed")
     res = Result(result_cid=result_cid, metrics=tuple(metrics), work=tuple(work), checkpoints=tuple(checkpoints),
                  poster=sender, height=ctx.height, evidence=evidence)
-    ch = ctx.height + rules.VERIFY_DELAY_BLOCKS
+    ch = ctx.height + state.params.jobs.verify_delay_blocks
+    move_state_index(state, job.id, RUNNING, VERIFYING)
     job = dataclasses.replace(job, state=VERIFYING, result=res, challenge_height=ch, reports=())
     state.put(timer_key(ch, job.id, T_CHALLENGE), b"")
     put_job(state, job)
@@ -314,7 +327,7 @@ def _designate_verifier(state, ctx, job: Job) -> Job:
     if best is None:
         return _fail_unverified(state, ctx, job, "no eligible verifier (a registered provider that did not "
                                                  "train the job)")
-    due = ctx.height + rules.VERIFY_TIMEOUT_BLOCKS
+    due = ctx.height + state.params.jobs.verify_timeout_blocks
     state.put(timer_key(due, job.id, T_VERIFY_TIMEOUT), b"")
     return dataclasses.replace(job, verifier=best[1], tried_verifiers=job.tried_verifiers + (best[1],),
                                replay_from=replay_from, verify_due_height=due)
@@ -325,8 +338,9 @@ def _fail_unverified(state, ctx, job: Job, reason: str) -> Job:
 
 
 def verify_timeout(state, ctx, job: Job) -> Job:
-    providers.adjust_reputation(state, job.verifier, rules.REP_EXPIRED)
-    if len(job.tried_verifiers) >= rules.MAX_VERIFY_ROUNDS:
+    jp = state.params.jobs
+    providers.adjust_reputation(state, job.verifier, -jp.rep_silent_verifier_penalty)
+    if len(job.tried_verifiers) >= jp.max_verify_rounds:
         return _fail_unverified(state, ctx, job, f"no verdict from {len(job.tried_verifiers)} verifiers")
     return _designate_verifier(state, ctx, job)
 
@@ -357,33 +371,44 @@ def verify(state, ctx, sender: bytes, job_id: int, replay_from: int, replay_step
         # An accusation slashes only once a second, independently drawn verifier confirms it on the
         # same steps: a lone (or the submitter's sybil) verifier cannot get honest workers slashed.
         job = dataclasses.replace(job, accused=tuple(sorted(bad_workers)), accuser=sender, verifier=b"")
-        job = _designate_verifier(state, ctx, job)
+        if len(job.tried_verifiers) >= state.params.jobs.max_verify_rounds:
+            # No round left for a confirmer: like "no confirmer available" (refund, nobody punished
+            # or paid). Drawing one anyway would also overflow `Job.tried_verifiers`.
+            job = _fail_unverified(state, ctx, job, f"an accusation by verifier {len(job.tried_verifiers)} of "
+                                                    f"{len(job.tried_verifiers)} left no round to confirm it")
+        else:
+            job = _designate_verifier(state, ctx, job)
         put_job(state, job)
         return job
     day = _day(state, ctx.now_s)
+    jp = state.params.jobs
     bad = set(bad_workers)
+    # The verifiers whose verdict stood, in posting order: an accuser only once confirmed (then
+    # both are paid); a contradicted accuser loses reputation and is not paid.
+    stood: tuple[bytes, ...] = (sender,)
     if job.accused:
         bad &= set(job.accused)
         if bad:
-            providers.adjust_reputation(state, job.accuser, rules.REP_VERIFIER)
+            providers.adjust_reputation(state, job.accuser, jp.rep_verifier)
+            stood = (job.accuser, sender)
         else:
-            providers.adjust_reputation(state, job.accuser, rules.REP_FALSE_ACCUSATION)
-    providers.adjust_reputation(state, sender, rules.REP_VERIFIER)
+            providers.adjust_reputation(state, job.accuser, -jp.rep_false_accusation_penalty)
+    providers.adjust_reputation(state, sender, jp.rep_verifier)
     for addr in sorted(bad):
-        providers.adjust_reputation(state, addr, rules.REP_FAILED_VERIFICATION, jobs_failed=1)
-        providers.slash_provider(state, addr, state.params.slash_fraction_bps)
+        providers.adjust_reputation(state, addr, -jp.rep_failed_verification_penalty, jobs_failed=1)
+        providers.slash_provider(state, addr, jp.slash_fraction_bps)
         econ.record_job_outcome(state, day, addr, failed_work=1)
     accepted = not bad and criterion_met(job, metric_ppm)
     prices = {w.provider: w.price for w in job.assigned}
     work = [(w.provider, prices[w.provider], w.samples) for w in job.result.work if w.provider not in bad]
-    job = settle_work(state, dataclasses.replace(job, verified_metric_ppm=metric_ppm), work)
+    job = settle_work(state, dataclasses.replace(job, verified_metric_ppm=metric_ppm), work, stood)
     if accepted:
         active = {w.provider for w in job.active_workers}
         for addr, _, samples in work:
             if not samples:
                 continue
             if addr in active:
-                providers.adjust_reputation(state, addr, rules.REP_VERIFIED_WORK, jobs_done=1)
+                providers.adjust_reputation(state, addr, jp.rep_verified_work, jobs_done=1)
                 econ.record_job_outcome(state, day, addr, done=1)
             else:
                 econ.record_job_outcome(state, day, addr, left=1)
@@ -405,7 +430,7 @@ def cancel(state, ctx, sender: bytes, job_id: int) -> Job:
     if job.state == OPEN:
         return _finish(state, ctx, refund_all(state, job), CANCELLED, "cancelled by the submitter")
     if job.state == RUNNING:
-        fee = min(job.escrow, job.budget * rules.CANCEL_RUNNING_FEE_BPS // 10_000)
+        fee = min(job.escrow, job.budget * state.params.jobs.cancel_running_fee_bps // 10_000)
         weights = [(w.provider, 1) for w in job.active_workers]
         job = pay_and_refund(state, job, fee, weights)
         return _finish(state, ctx, job, CANCELLED, "cancelled by the submitter while running")
@@ -417,11 +442,16 @@ def cancel(state, ctx, sender: bytes, job_id: int) -> Job:
 def expire(state, ctx, job: Job) -> Job:
     if job.state == RUNNING:
         for w in job.active_workers:
-            providers.adjust_reputation(state, w.provider, rules.REP_EXPIRED, jobs_failed=1)
+            providers.adjust_reputation(state, w.provider, -state.params.jobs.rep_expired_penalty, jobs_failed=1)
     return _finish(state, ctx, refund_all(state, job), EXPIRED, "deadline passed before a result")
 
 
 def rate(state, ctx, sender: bytes, job_id: int, score: int) -> Job:
+    summary = get_summary(state, job_id) if get_job(state, job_id) is None else None
+    if summary is not None:
+        raise JobError(f"job {job_id} can no longer be rated: it finished at height {summary.settled_height} and "
+                       f"was pruned at height {summary.pruned_height} (a job can be rated until "
+                       f"{state.params.jobs.job_retention_blocks} blocks after it finished)")
     job = _job(state, job_id)
     if sender != job.submitter:
         raise JobError(f"only the submitter can rate job {job_id}")
@@ -432,25 +462,89 @@ def rate(state, ctx, sender: bytes, job_id: int, score: int) -> Job:
     if not 1 <= score <= 5:
         raise JobError(f"a rating is 1..5, got {score}")
     for p in job.payments:
-        providers.adjust_reputation(state, p.provider, (score - 3) * rules.REP_RATING_STEP)
+        providers.adjust_reputation(state, p.provider, (score - 3) * state.params.jobs.rep_rating_step)
     job = dataclasses.replace(job, rated=score)
     put_job(state, job)
     return job
 
 
 def _finish(state, ctx, job: Job, final: str, reason: str) -> Job:
-    """Move to a terminal state: release the active workers, drop the offers."""
+    """Move to a terminal state: release the active workers, drop the offers and the deadline
+    entry, leave the state index for the pruning queue."""
     assert final in TERMINAL and job.escrow == 0
     if job.state in (RUNNING, VERIFYING):
         for w in job.active_workers:
             providers.change_active(state, w.provider, -1)
     for addr, _ in offers_of(state, job.id):
         state.delete(offer_key(job.id, addr))
+    _delete_if_present(state, deadline_key(job.deadline_ms, job.id))
+    move_state_index(state, job.id, job.state, final)
+    state.put(finished_key(ctx.height, job.id), b"")
     job = dataclasses.replace(job, state=final, reason=reason[:160], settled_height=ctx.height, verifier=b"",
                               reports=())
     put_job(state, job)
     log.debug("job %d %s: %s", job.id, final, reason)
     return job
+
+
+def _delete_if_present(state, key: bytes) -> None:
+    if state.get(key) is not None:
+        state.delete(key)
+
+
+# -- pruning --------------------------------------------------------------------------------------
+
+def summarize(job: Job, pruned_height: int) -> JobSummary:
+    res = job.result
+    return JobSummary(id=job.id, submitter=job.submitter, spec_hash=job.spec_hash, mode=job.mode, metric=job.metric,
+                      state=job.state, reason=job.reason, result_cid=res.result_cid if res else "",
+                      metrics=res.metrics if res else (), verified_metric_ppm=job.verified_metric_ppm,
+                      budget=job.budget, payments=job.payments, fee_paid=job.fee_paid,
+                      verifier_payments=job.verifier_payments, verifier_fees=job.verifier_fees,
+                      refunded=job.refunded, rated=job.rated, created_height=job.created_height,
+                      settled_height=job.settled_height, pruned_height=pruned_height)
+
+
+def prune_job(state, ctx, job_id: int) -> JobSummary | None:
+    """Replace finished job `job_id` by its summary and delete everything else it left in state:
+    the record, offers, timers, deadline entry, the tx-hash index entry, its pruning-queue entry."""
+    job = get_job(state, job_id)
+    if job is None or job.state not in TERMINAL:
+        return None
+    summary = summarize(job, ctx.height)
+    store(state, summary_key(job_id), summary)
+    state.delete(job_key(job_id))
+    for addr, _ in offers_of(state, job_id):
+        state.delete(offer_key(job_id, addr))
+    for h, kind in ((job.window_close_height, T_WINDOW), (job.challenge_height, T_CHALLENGE),
+                    (job.verify_due_height, T_VERIFY_TIMEOUT)):
+        if h:
+            _delete_if_present(state, timer_key(h, job_id, kind))
+    _delete_if_present(state, deadline_key(job.deadline_ms, job_id))
+    if job.submit_tx:
+        _delete_if_present(state, submit_index_key(job.submit_tx))
+    state.delete(finished_key(job.settled_height, job_id))
+    return summary
+
+
+def prune_finished(state, ctx) -> list[int]:
+    """End-block: prune the jobs finished more than `job_retention_blocks` ago, oldest first, at
+    most `max_prunes_per_block` of them (the rest in the next blocks). Reads only the head of the
+    `Jf` queue, so a block with nothing to prune costs one ordered-index probe."""
+    jp = state.params.jobs
+    due = []
+    for key, _ in state.iter_prefix(b"Jf"):
+        settled = int.from_bytes(key[2:10], "big")
+        if len(due) >= jp.max_prunes_per_block or settled + jp.job_retention_blocks >= ctx.height:
+            break
+        due.append((settled, int.from_bytes(key[10:18], "big")))
+    for key_height, job_id in due:
+        if prune_job(state, ctx, job_id) is None:
+            # Cannot happen with a consistent queue (audit_jobs checks it). Raising here would make
+            # every block invalid and halt the chain, so drop the stale entry, deterministically.
+            log.warning("pruning queue names job %d, which is not a finished job: entry dropped", job_id)
+            state.delete(finished_key(key_height, job_id))
+    return [job_id for _, job_id in due]
 
 
 # -- the end-block hook ---------------------------------------------------------------------------
@@ -489,7 +583,8 @@ def tick(state, ctx) -> None:
             expire(state, ctx, job)
     control.expire(state, ctx.height)
     control.issue(state, ctx.height)
+    prune_finished(state, ctx)
 
 
-__all__ = ["Metric", "Work", "cancel", "close_window", "offer", "post_result", "rate", "report_missing", "submit",
-           "tick", "verify"]
+__all__ = ["Metric", "Work", "cancel", "close_window", "offer", "post_result", "prune_finished",
+           "prune_job", "rate", "report_missing", "submit", "submit_index_key", "tick", "verify"]

@@ -38,8 +38,9 @@ def check_offer_fields(params, hardware_class: str, score: int, capacity: int, b
     class_rank(params, hardware_class)
     if not 0 < score <= MAX_SCORE:
         raise JobError(f"benchmark score must be in 1..{MAX_SCORE}, got {score}")
-    if not 1 <= capacity <= rules.MAX_JOBS_PER_PROVIDER:
-        raise JobError(f"capacity must be 1..{rules.MAX_JOBS_PER_PROVIDER} jobs, got {capacity}")
+    cap = params.jobs.max_provider_capacity
+    if not 1 <= capacity <= cap:
+        raise JobError(f"capacity must be 1..{cap} jobs, got {capacity}")
     if not 0 <= bandwidth_kbps <= econ.MAX_BANDWIDTH_KBPS:
         raise JobError(f"bandwidth must be 0..{econ.MAX_BANDWIDTH_KBPS} kbps, got {bandwidth_kbps}")
 
@@ -50,7 +51,7 @@ def register(state, addr: bytes, height: int, *, hardware_class: str, score: int
         raise JobError(f"{address_to_text(addr)} is already a registered provider (use provider_update)")
     check_offer_fields(state.params, hardware_class, score, capacity, bandwidth_kbps)
     p = Provider(hardware_class=hardware_class, score=score, price=price, capacity=capacity, zone=zone,
-                 bandwidth_kbps=bandwidth_kbps, reputation=rules.REPUTATION_START, active_jobs=0, jobs_done=0,
+                 bandwidth_kbps=bandwidth_kbps, reputation=state.params.jobs.reputation_start, active_jobs=0, jobs_done=0,
                  jobs_failed=0, controls_passed=0, controls_failed=0, registered_height=height)
     put_provider(state, addr, p)
     _mining_profile(state, addr, hardware_class, bandwidth_kbps)

@@ -13,11 +13,18 @@ key                                         value
 ``Jb``                                      `Beacon`: the chain's running random beacon
 ``Jk`` + provider                           `ControlTask`: an open known-answer task
 ``Jq``                                      `Counter`: the next control task id
+``Jh`` + job_submit tx hash                 job id (8 B BE): the job a transaction created
+``Js`` + state code (1 B) + job id          ``b""``: index of the unfinished jobs by state
+                                            (``o`` open, ``r`` running, ``v`` verifying)
+``Jf`` + settled height (8 B BE) + job id   ``b""``: finished jobs in settling order (pruning queue)
+``Jx`` + job id                             `JobSummary`: what is left of a pruned job
 ==========================================  =====================================================
 
 Why timers by height and deadlines by time: offer windows and verification turns are counted in
 blocks (so a stalled chain does not close them early), while the submitter's deadline is a point
-in time. Both queues are ordered, so a block only touches entries that are actually due.
+in time. Both queues are ordered, so a block only touches entries that are actually due. The state index
+lets `provider_duties` and `list_jobs` read only the jobs that can still change, and the pruning
+queue lets the end-block hook find the finished jobs past their retention without a scan.
 """
 
 from __future__ import annotations
@@ -158,13 +165,13 @@ class Job(Record):
     created_height: Annotated[int, UInt(64)]
     window_close_height: Annotated[int, UInt(64)]
     offer_rounds: Annotated[int, UInt(8)]
-    assigned: Annotated[tuple, ListOf(Worker, 64)]
+    assigned: Annotated[tuple, ListOf(Worker, rules.MAX_ASSIGNED)]
     replacements: Annotated[int, UInt(8)]
     reports: Annotated[tuple, ListOf(Report, rules.MAX_WORKERS * rules.MAX_WORKERS)]
     result: Annotated[Any, Optional(Result)]
     challenge_height: Annotated[int, UInt(64)]
     verifier: Annotated[bytes, Bytes(max_len=32)]
-    tried_verifiers: Annotated[tuple, ListOf(Bytes(32), rules.MAX_VERIFY_ROUNDS)]
+    tried_verifiers: Annotated[tuple, ListOf(Bytes(32), rules.MAX_VERIFY_ROUNDS_LIMIT)]
     replay_from: Annotated[int, UInt(32)]
     accused: Annotated[tuple, ListOf(Bytes(32), 64)]   # the first verdict's bad workers, awaiting confirmation
     accuser: Annotated[bytes, Bytes(max_len=32)]
@@ -175,6 +182,9 @@ class Job(Record):
     verified_metric_ppm: Annotated[int, UInt(64)]
     rated: Annotated[int, UInt(8)]             # 0 = not rated, else 1..5
     settled_height: Annotated[int, UInt(64)]
+    submit_tx: Annotated[bytes, Bytes(max_len=32)] = b""   # the job_submit hash (its `Jh` index entry)
+    verifier_fees: Annotated[int, AMOUNT] = 0  # paid from the escrow to the verifiers whose verdict stood
+    verifier_payments: Annotated[tuple, ListOf(Payment, rules.MAX_VERIFY_ROUNDS_LIMIT)] = ()
 
     @property
     def active_workers(self) -> list[Worker]:
@@ -182,6 +192,34 @@ class Job(Record):
 
     def worker(self, provider: bytes) -> Worker | None:
         return next((w for w in self.assigned if w.provider == provider), None)
+
+
+@record
+class JobSummary(Record):
+    """A pruned job: who asked, how it ended, what it cost and paid (``Jx`` + id).
+
+    Conservation still holds on it: ``fee_paid + verifier_fees + refunded == budget``."""
+
+    id: Annotated[int, UInt(64)]
+    submitter: Annotated[bytes, Bytes(32)]
+    spec_hash: Annotated[bytes, Bytes(32)]
+    mode: Annotated[str, Str(8)]
+    metric: Annotated[str, Str(32)]
+    state: Annotated[str, Str(16)]
+    reason: Annotated[str, Str(160)]
+    result_cid: Annotated[str, Str(128)]       # "" when the job ended without a result
+    metrics: Annotated[tuple, ListOf(Metric, 16)]
+    verified_metric_ppm: Annotated[int, UInt(64)]
+    budget: Annotated[int, AMOUNT]
+    payments: Annotated[tuple, ListOf(Payment, 64)]
+    fee_paid: Annotated[int, AMOUNT]
+    verifier_payments: Annotated[tuple, ListOf(Payment, rules.MAX_VERIFY_ROUNDS_LIMIT)]
+    verifier_fees: Annotated[int, AMOUNT]
+    refunded: Annotated[int, AMOUNT]
+    rated: Annotated[int, UInt(8)]
+    created_height: Annotated[int, UInt(64)]
+    settled_height: Annotated[int, UInt(64)]
+    pruned_height: Annotated[int, UInt(64)]
 
 
 @record
@@ -237,6 +275,30 @@ def control_key(provider: bytes) -> bytes:
     return b"Jk" + provider
 
 
+def submit_index_key(tx_hash: bytes) -> bytes:
+    return b"Jh" + tx_hash
+
+
+#: One byte per unfinished state in the `Js` index.
+STATE_CODE = {OPEN: b"o", RUNNING: b"r", VERIFYING: b"v"}
+
+
+def state_index_prefix(job_state: str) -> bytes:
+    return b"Js" + STATE_CODE[job_state]
+
+
+def state_index_key(job_state: str, job_id: int) -> bytes:
+    return b"Js" + STATE_CODE[job_state] + _u64(job_id)
+
+
+def finished_key(settled_height: int, job_id: int) -> bytes:
+    return b"Jf" + _u64(settled_height) + _u64(job_id)
+
+
+def summary_key(job_id: int) -> bytes:
+    return b"Jx" + _u64(job_id)
+
+
 # -- typed access (prefix J values are bytes in the State) ------------------------------------------
 
 def load(state, key: bytes, cls: type[Record]) -> Any:
@@ -267,6 +329,25 @@ def get_job(state, job_id: int) -> Job | None:
 
 def put_job(state, job: Job) -> None:
     store(state, job_key(job.id), job)
+
+
+def get_summary(state, job_id: int) -> JobSummary | None:
+    return load(state, summary_key(job_id), JobSummary)
+
+
+def job_ids_in(state, job_state: str) -> list[int]:
+    """Ids of the jobs in unfinished state `job_state` (open/running/verifying), from the index."""
+    return [int.from_bytes(k[3:11], "big") for k, _ in state.iter_prefix(state_index_prefix(job_state))]
+
+
+def move_state_index(state, job_id: int, old: str | None, new: str) -> None:
+    """Keep `Js` equal to the jobs' states: called on every state change (`old` None: a new job)."""
+    if old == new:
+        return
+    if old in STATE_CODE:
+        state.delete(state_index_key(old, job_id))
+    if new in STATE_CODE:
+        state.put(state_index_key(new, job_id), b"")
 
 
 def offers_of(state, job_id: int) -> list[tuple[bytes, Offer]]:

@@ -197,6 +197,11 @@ def _print_job(r: dict) -> None:
         rows.append(("verified " + r["metric"], r["verified_metric"]))
     rows += [("paid", _nmt(r["fee_paid"])), ("refunded", _nmt(r["refunded"])),
              ("payments", [f"{p['provider']}: {_nmt(p['amount'])}" for p in r["payments"]])]
+    if r.get("verifier_payments"):
+        rows.append(("verifier fees", [f"{p['provider']}: {_nmt(p['amount'])}" for p in r["verifier_payments"]]))
+    if r.get("pruned"):
+        rows.append(("pruned", f"at height {r['pruned_height']}: only the summary is kept (terms, workers, "
+                               "offers and checkpoints are gone)"))
     _table(f"job {r['id']}", rows)
 
 
@@ -332,25 +337,18 @@ def watch(job_id: int, interval: float, timeout: float, rpc_url, datadir, as_jso
 def result(job_id: int, out_dir: Path, timeout: float, rpc_url, datadir, as_json: bool) -> None:
     """Download the weights of job JOB_ID (the node fetches them from any peer that holds them) and
     check them against the result's content id before writing DIR/job-ID.safetensors."""
-    from ledger.jobs.cid import cid_of
-
     with _client(rpc_url, datadir) as c:
         rec = c._call("GET", f"/jobs/{job_id}")
         if not rec.get("result"):
             raise MindnodeError(f"job {job_id} has no result yet (it is {rec['state']})")
         cid = rec["result"]["result_id"]
-        data = c.get_bytes(f"/blobs/{cid}", timeout=timeout)
-    if cid_of(data) != cid:
-        raise MindnodeError(f"the downloaded weights do not match their id {cid}: not written")
-    out_dir.mkdir(parents=True, exist_ok=True)
-    path = out_dir / f"job-{job_id}.safetensors"
-    tmp = path.with_suffix(".part")
-    tmp.write_bytes(data)
-    tmp.replace(path)
+        out_dir.mkdir(parents=True, exist_ok=True)
+        path = out_dir / f"job-{job_id}.safetensors"
+        size = c.download_blob(cid, path, timeout=timeout)    # streamed, checked, then renamed
     meta = {"id": job_id, "result_id": cid, "state": rec["state"], "metrics": rec["result"]["metrics"],
-            "verified_metric": rec.get("verified_metric"), "path": str(path), "bytes": len(data)}
+            "verified_metric": rec.get("verified_metric"), "path": str(path), "bytes": size}
     (out_dir / f"job-{job_id}.json").write_text(json.dumps(meta, indent=1, sort_keys=True))
-    _echo_json(meta) if as_json else click.echo(f"wrote {path} ({len(data)} bytes, id {cid} checked)")
+    _echo_json(meta) if as_json else click.echo(f"wrote {path} ({size} bytes, id {cid} checked)")
 
 
 # -------------------------------------------------------------------------------------- provider

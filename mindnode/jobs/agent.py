@@ -14,10 +14,17 @@ train assigned jobs
 (rank 0 publishes the weights and checkpoints and posts `job_result`; every surviving worker
 reports the peers the trainer dropped), verify designated jobs, answer control tasks. A training
 task whose job left `running` on chain is cancelled.
+
+Async jobs: every worker also publishes its own checkpoints and sends its signed list to the poster,
+which puts every list in the evidence bundle (`_share_async_checkpoints`, `_async_result_evidence`);
+the verifier replays each worker's rounds from its own list (`verify_async`). Fine-tuning jobs
+(`model.base`): workers and verifier fetch the base artifact by id (`work.fetch_base_weights`).
+The chain port may offer `sign(message)` (the node key); async jobs need it.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import logging
 from collections.abc import Awaitable, Callable
@@ -37,6 +44,11 @@ from mindnode.jobs import verify, work
 from mindnode.jobs.errors import JobSpecError
 
 log = logging.getLogger("mindnode.jobs")
+
+#: `job_result.checkpoints` holds at most 64 ids; an async result keeps the poster's newest ones
+#: (the verifier replays from each worker's own list in the evidence bundle, and checks the
+#: result weights against the last one).
+MAX_RESULT_CHECKPOINTS = 64
 
 
 def _failed_peers(exc: BaseException) -> set[str]:
@@ -210,15 +222,21 @@ class ProviderAgent:
             if self.on_progress is not None:
                 self.on_progress(job.id, p)
 
-        w = Worker(self.transport_for(job.id, self.peer_id), peers, work.model_spec(spec), ds,
+        base = await work.fetch_base_weights(spec, self.blobs.get)       # fine-tuning: the artifact by id
+        transport = self.transport_for(job.id, self.peer_id)
+        w = Worker(transport, peers, work.model_spec(spec), ds,
                    work.train_config(spec), job_id=f"job-{job.id}-{group_tag}", checkpoint_dir=ckpt_dir,
-                   progress=progress, **self._sketch_signing(spec))
+                   progress=progress, init_weights=base, **self._sketch_signing(spec))
         result = await (self.run_worker(w) if self.run_worker is not None else w.run())
         dropped = sorted(set(peers) - set(result.group))
         from ledger.keys import address_from_text
 
         for p in dropped:
             await self._submit(JobReportMissing(job_id=job.id, worker=address_from_text(p)), f"report {p[:12]}")
+        entries = None
+        if spec.data["mode"] == "async":
+            entries = await self._share_async_checkpoints(job, transport, f"job-{job.id}-{group_tag}", ckpt_dir,
+                                                          result.group)
         if sorted(result.group)[0] != self.peer_id:
             return                                          # the lowest surviving id posts the result
         if dropped:        # let the reports land first (the chain must mark them missing while the job runs)
@@ -243,22 +261,29 @@ class ProviderAgent:
             weights, metrics = self.result_hook(weights, metrics)
             self.blobs.put(weights)
         body = work.result_body(job.id, spec, weights, metrics, samples, blobs)
-        body = self._with_sketch_evidence(job.id, body, w, result.group)
+        if entries is not None:
+            body = self._async_result_evidence(job.id, body, entries, result.group)
+            body = dataclasses.replace(body, checkpoints=body.checkpoints[-MAX_RESULT_CHECKPOINTS:])
+        else:
+            body = self._with_sketch_evidence(job.id, body, w, result.group)
         await self._submit(body, f"result {job.id}")
 
     async def verify(self, job: R.Job) -> None:
         spec = job_spec.parse(job.spec, f"job {job.id} spec")
+        if spec.data["mode"] == "async":
+            return await self.verify_async(job, spec)
         res = job.result
         weights = await self.blobs.get(res.result_cid)
         ckpts = [await self.blobs.get(c) for c in res.checkpoints]
         ds = await trio.to_thread.run_sync(work.load_data, spec)
+        base = await work.fetch_base_weights(spec, self.blobs.get)
         first = sum(1 for w in job.assigned if w.rank < job.workers)      # the group at step 0
         verdict = await trio.to_thread.run_sync(
             lambda: verify.verify_result(spec, ds, ckpts, weights, job.replay_from, job.replay_steps,
-                                         initial_world=first))
+                                         initial_world=first, base=base))
         log.info("%s: job %d verdict %s", self.peer_id[:12], job.id, verdict)
         if spec.data["mode"] == "sync":
-            body = await self._sync_verify_body(job, spec, ds, ckpts, weights, verdict)
+            body = await self._sync_verify_body(job, spec, ds, ckpts, weights, verdict, base)
         else:
             body = verify.verify_body(job, verdict, job.metric)
         await self._submit(body, f"verdict {job.id}")
@@ -266,34 +291,33 @@ class ProviderAgent:
     # -- signed gradient sketches (sync attribution) ------------------------------------------------
     def _sketch_signing(self, spec) -> dict:
         """Worker keyword arguments that make a sync worker sign and check gradient sketches."""
-        if self.sign is None or spec.data["mode"] != "sync":
+        sign = self.sign or getattr(self.chain, "sign", None)       # the node key's (ChainPort.sign)
+        if sign is None or spec.data["mode"] != "sync":
             return {}
         from mindnode.jobs import sketchlog
 
-        return {"signer": sketchlog.signer(self.sign), "verify_peer": sketchlog.verify_peer}
+        return {"signer": sketchlog.signer(sign), "verify_peer": sketchlog.verify_peer}
 
     def _with_sketch_evidence(self, job_id: int, body, worker, group) -> Any:
         """Publish the worker's sketch log and an evidence bundle naming it; the result body with its id."""
         if not getattr(worker, "sketch_log", None):
             return body
-        import dataclasses
-
         from mindnode.jobs import evidence, sketchlog
 
         log_cid = self.blobs.put(sketchlog.build(job_id, worker.sketch_log))
         rank = sorted(group).index(self.peer_id)
-        bundle = evidence.Evidence(version=evidence.VERSION, job_id=job_id, worker_checkpoints=(),
-                                   sketch_logs=(evidence.SketchLogRef(provider=self.address, rank=rank, log=log_cid),))
-        return dataclasses.replace(body, evidence=self.blobs.put(bundle.encode()))
+        ref = evidence.SketchLogRef(provider=self.address, rank=rank, log=log_cid)
+        return work.with_evidence(body, self.blobs.put(evidence.build(job_id, sketch_logs=[ref])))
 
-    async def _sync_verify_body(self, job: R.Job, spec, ds, ckpts: list[bytes], weights: bytes, verdict) -> Any:
+    async def _sync_verify_body(self, job: R.Job, spec, ds, ckpts: list[bytes], weights: bytes, verdict,
+                                base: dict | None = None) -> Any:
         """Name only the cheater(s) of a sync job from the poster's signed sketch log (or the poster)."""
         res = job.result
         log_data = await self._fetch_sketch_log(job.id, res)
         workers = [w.provider for w in job.assigned]
         att = await trio.to_thread.run_sync(
             lambda: verify.attribute_sync(spec, ds, ckpts, weights, verdict, log_data, job_id=job.id,
-                                          workers=workers, poster=res.poster))
+                                          workers=workers, poster=res.poster, base=base))
         if att.bad:
             log.info("%s: job %d blames %s: %s", self.peer_id[:12], job.id,
                      ", ".join(address_to_text(b)[:12] for b in att.bad), att.reason)
@@ -306,15 +330,128 @@ class ProviderAgent:
         if not res.evidence:
             return None
         try:
-            raw = await self.blobs.get(res.evidence)
-            if len(raw) > evidence.MAX_EVIDENCE_BYTES:
-                return None
-            bundle = evidence.Evidence.decode(raw, max_size=evidence.MAX_EVIDENCE_BYTES)
+            bundle = evidence.load(await self.blobs.get(res.evidence), job_id)   # bounded, this job
             refs = [r for r in bundle.sketch_logs if r.provider == res.poster]
-            if bundle.job_id != job_id or not refs:
+            if not refs:
                 return None
             data = await self.blobs.get(refs[0].log)
             return data if len(data) <= sketchlog.MAX_LOG_BYTES else None
         except Exception as exc:       # unfetchable or malformed: the poster's evidence is missing
             log.info("%s: job %d sketch evidence unusable: %s", self.peer_id[:12], job_id, exc)
             return None
+
+    # ------------------------------------------------------------------ async: per-worker evidence
+    #: How long the poster waits for each co-worker's signed checkpoint list after training.
+    evidence_wait_s = 60.0
+
+    def _sign(self, message: bytes) -> bytes:
+        sign = getattr(self.chain, "sign", None)
+        if sign is None:
+            raise RuntimeError("the chain port cannot sign (needed for async checkpoint lists)")
+        return sign(message)
+
+    async def _share_async_checkpoints(self, job: R.Job, transport, tag: str, ckpt_dir: Path,
+                                       group) -> dict[bytes, Any] | None:
+        """Async jobs: every worker publishes its own checkpoints by content id and signs the list.
+
+        Why over the trainer transport, to the poster: the group is already connected there (Noise:
+        the channel authenticates the sender), the message goes to the one node that needs it, and
+        the signature makes it evidence a verifier can check whoever relays it; gossip on the job
+        topic would broadcast it to every node and need its own validation and size rules.
+        Non-posters send and return None; the poster returns {provider: entry} of those that arrived
+        (validly signed by their sender) within `evidence_wait_s`, including its own."""
+        from ledger.keys import address_from_text
+        from mindnode.jobs import evidence
+        from trainer import checkpoint as ck
+
+        cids = [self.blobs.put(p.read_bytes()) for p in ck.list_checkpoints(ckpt_dir)]
+        mine = evidence.sign_worker_checkpoints(job.id, self.address, cids, self._sign)
+        poster = sorted(group)[0]
+        ch = f"{tag}/evidence"
+        if poster != self.peer_id:
+            try:
+                await transport.send(poster, ch, evidence.encode_worker_entry(mine), self.evidence_wait_s)
+            except Exception as exc:
+                self.errors.append(f"evidence {job.id}: {_describe(exc)}")
+                log.warning("%s: job %d: could not send checkpoint list to %s: %s", self.peer_id[:12], job.id,
+                            poster[:12], _describe(exc))
+            return None
+        got: dict[bytes, Any] = {self.address: mine}
+
+        async def collect(peer: str) -> None:
+            try:
+                raw = await transport.recv(peer, ch, self.evidence_wait_s)
+                got[address_from_text(peer)] = evidence.decode_worker_entry(raw, job.id, address_from_text(peer))
+            except Exception as exc:
+                self.errors.append(f"evidence {job.id} from {peer[:12]}: {_describe(exc)}")
+                log.warning("%s: job %d: no valid checkpoint list from %s: %s", self.peer_id[:12], job.id,
+                            peer[:12], _describe(exc))
+
+        async with trio.open_nursery() as n:
+            for p in group:
+                if p != self.peer_id:
+                    n.start_soon(collect, p)
+        return got
+
+    def _async_result_evidence(self, job_id: int, body, entries: dict[bytes, Any], group):
+        """The poster's result for an async job: the evidence bundle (every worker's signed list)
+        published by content id in `evidence`, and only workers that sent a list paid in `work`
+        (a worker the result pays must be checkable; one that never sent its list is not accused,
+        just not paid: see mindnode/jobs/evidence.py)."""
+        from mindnode.jobs import evidence
+
+        bundle = evidence.build(job_id, entries.values())
+        cid = self.blobs.put(bundle)
+        from ledger.keys import address_from_text
+
+        active = {address_from_text(p) for p in group}
+        kept = tuple(wk for wk in body.work if wk.provider in entries or wk.provider not in active)
+        return work.with_evidence(dataclasses.replace(body, work=kept), cid)
+
+    async def verify_async(self, job: R.Job, spec) -> None:
+        """The verifier's side of an async job: every worker's own rounds (mindnode/jobs/verify_async.py)."""
+        from mindnode.jobs import evidence, verify_async
+        from mindnode.jobs.errors import EvidenceError
+
+        res = job.result
+        weights = await self.blobs.get(res.result_cid)
+        final = await self.blobs.get(res.checkpoints[-1]) if res.checkpoints else None
+        ds = await trio.to_thread.run_sync(work.load_data, spec)
+        base = await work.fetch_base_weights(spec, self.blobs.get)
+        paid_active = [wk.provider for wk in res.work
+                       if wk.samples > 0 and (x := job.worker(wk.provider)) is not None and x.active]
+        ev = None
+        why = ""
+        try:
+            if not res.evidence:
+                raise EvidenceError("the async result has no evidence bundle")
+            ev = evidence.load(await self.blobs.get(res.evidence), job.id)
+        except EvidenceError as exc:
+            why = str(exc)
+        missing = evidence.missing_lists(ev, job.id, paid_active)
+        lists: dict[bytes, list[bytes]] = {}
+        want = verify_async.needed_list_positions(spec, job.replay_from, job.replay_steps)
+        if ev is not None:
+            for e in ev.worker_checkpoints:         # only the checkpoints the drawn rounds need
+                if e.provider in paid_active and evidence.check_worker_signature(job.id, e):
+                    lists[e.provider] = [await self.blobs.get(e.checkpoints[i]) for i in want.values()
+                                         if i < len(e.checkpoints)]
+        verdict = await trio.to_thread.run_sync(
+            lambda: verify_async.verify_async_workers(spec, ds, lists, weights, job.replay_from, job.replay_steps,
+                                                      base=base, final_checkpoint=final,
+                                                      initial_group=[address_to_text(w.provider) for w in job.assigned
+                                                                     if w.rank < job.workers]))
+        suspects = list(verdict.bad)
+        if why or missing or not verdict.weights_match:
+            # the poster assembled the bundle and posted the weights: evidence problems are its own
+            suspects.append(res.poster)
+            verdict.reasons.setdefault(res.poster, why or (f"left out {len(missing)} worker list(s)" if missing
+                                                           else "posted weights that are not the final state"))
+            if res.poster not in verdict.bad:
+                verdict.bad.append(res.poster)
+        in_result = {wk.provider for wk in res.work}
+        suspects = sorted({p for p in suspects if p in in_result}) or None
+        log.info("%s: job %d async verdict ok=%s rounds %d..%d checked %d: %s", self.peer_id[:12], job.id,
+                 verdict.ok, verdict.start_step, verdict.end_step, verdict.checked, verdict.reason)
+        await self._submit(verify.verify_body(job, verdict, job.metric, suspects), f"verdict {job.id}")
+

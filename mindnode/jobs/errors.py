@@ -9,3 +9,8 @@ class JobSpecError(MindnodeError):
 
 class BenchmarkError(MindnodeError):
     """The provider benchmark could not run (e.g. torch is not installed)."""
+
+
+class EvidenceError(MindnodeError):
+    """An evidence bundle (or a worker's signed checkpoint list) is malformed, oversized, for another
+    job, or not signed by the worker it names; the message says which."""

@@ -239,6 +239,8 @@ def validate(obj: Any) -> JobSpec:
     if out["mode"] == "async" and steps < out["H"]:
         raise _err("H", f"H ({out['H']}) is more than the steps ({steps}): no averaging round would run")
     out["limits"] = {"steps": steps}
+    if out["mode"] == "async":
+        _check_async_rounds(steps, out["H"])
     out["deadline_s"] = _int(d["deadline_s"], "deadline_s", 10, 30 * 86400)
     hw = _obj(d["hardware"], "hardware", {"class", "min_score"}, ("class",))
     classes = tuple(c.name for c in DEFAULT_HARDWARE_CLASSES)
@@ -275,6 +277,20 @@ def validate(obj: Any) -> JobSpec:
                            f"{rules.MAX_SPEC_BYTES}")
     _check_with_trainer(spec)
     return spec
+
+
+#: An async job checkpoints at every averaging round (each worker's round is verified alone; see
+#: mindnode/jobs/verify_async.py) and each worker's signed list holds at most 256 checkpoint ids
+#: (mindnode/jobs/evidence.py): so at most this many rounds.
+MAX_ASYNC_ROUNDS = 255
+
+
+def _check_async_rounds(steps: int, h: int) -> None:
+    rounds = -(-steps // h)
+    if rounds > MAX_ASYNC_ROUNDS:
+        raise _err("H", f"an async job of {steps} steps with H={h} has {rounds} averaging rounds; at most "
+                        f"{MAX_ASYNC_ROUNDS} (every round is checkpointed for verification): raise H to at least "
+                        f"{-(-steps // MAX_ASYNC_ROUNDS)} or lower the steps")
 
 
 def _check_with_trainer(spec: JobSpec) -> None:

@@ -13,16 +13,23 @@ trainer's tolerance (`trainer.replay`: bitwise for local/async inner steps on on
 weights must equal the last checkpoint's model when it is at the final step, and the metric is
 measured on those weights.
 
-Attribution: async checkpoints are per worker (their local steps), so a failing replay names that
-worker. A sync step mixes every worker's gradient, so the checkpoints alone cannot tell who sent a
-wrong one (`verify_body` names every worker). `attribute_sync` does better from the poster's sketch
-log (trainer/sketch.py, mindnode/jobs/sketchlog.py): every rank signed, per step, a sketch of the
-gradient it contributed (its peers checked it against what they received) and, at checkpoint and
-final steps, the digest of the parameters. So: weights or checkpoints that differ from the signed
-parameters, or a log that is missing or not signed by its ranks -> the poster alone; a failing
-replay -> the ranks whose signed sketch is off the honest gradient at the FIRST deviating step
-(`SKETCH_RTOL`, `SKETCH_DOMINANCE`); none off -> the poster if it posted an end checkpoint nobody
-signed, else nobody (inconclusive). `attributed_verify_body` names exactly those.
+Attribution: a sync step mixes every worker's gradient, so the checkpoints alone cannot tell who
+sent a wrong one (`verify_body` names every worker). `attribute_sync` does better from the
+poster's sketch log (trainer/sketch.py, mindnode/jobs/sketchlog.py): every rank signed, per step,
+a sketch of the gradient it contributed (its peers checked it against what they received) and, at
+checkpoint and final steps, the digest of the parameters. So: weights or checkpoints that differ
+from the signed parameters, or a log that is missing or not signed by its ranks -> the poster
+alone; a failing replay -> the ranks whose signed sketch is off the honest gradient at the FIRST
+deviating step (`SKETCH_RTOL`, `SKETCH_DOMINANCE`); none off -> the poster if it posted an end
+checkpoint nobody signed, else nobody (inconclusive). `attributed_verify_body` names exactly
+those. Async (DiLoCo) jobs are verified by `mindnode/jobs/verify_async.py` instead: every worker's
+own checkpoints (from the evidence bundle) and its own rounds, naming only the worker(s) whose
+rounds fail; `verify_result` is the sync/local path.
+
+Fine-tuning (`model.base`, a content id): the verifier fetches the same safetensors artifact the
+workers load (`work.base_weights`), rebuilds step 0 from it (`initial_checkpoint(base=...)`) and
+checks that the frozen weights of every checkpoint and of the result are the artifact's
+(`base_mismatch`).
 """
 
 from __future__ import annotations
@@ -90,15 +97,47 @@ class _Offline:
         raise RuntimeError("offline")
 
 
-def initial_checkpoint(spec: JobSpec, dataset):
+def initial_checkpoint(spec: JobSpec, dataset, *, base: dict | None = None):
     """The state at step 0, which every worker starts from (weights from the spec's seed, fresh
-    optimizer): a verifier rebuilds it instead of trusting a posted one. (A job fine-tuning a
-    base model artifact would load it here too: not supported yet.)"""
+    optimizer): a verifier rebuilds it instead of trusting a posted one. A fine-tuning job
+    (`model.base`) starts from the base model artifact: pass its checked tensors as `base`
+    (`work.base_weights` of the bytes fetched by content id), exactly what workers load."""
     from trainer.worker import Worker
 
-    if spec.base_model:
-        raise JobSpecError("verifying a job on a base model artifact needs the artifact (not supported yet)")
-    return Worker(_Offline("verifier"), ["verifier"], work.model_spec(spec), dataset, work.train_config(spec)).snapshot()
+    if spec.base_model and base is None:
+        raise JobSpecError(f"job fine-tunes base model {spec.base_model}: fetch it and pass base= to rebuild step 0")
+    return Worker(_Offline("verifier"), ["verifier"], work.model_spec(spec), dataset, work.train_config(spec),
+                  init_weights=base).snapshot()
+
+
+def base_mismatch(spec: JobSpec, base: dict | None, checkpoints: list, weights: bytes) -> str:
+    """Why the posted state did not start from the base model artifact, or "" when it did.
+
+    The frozen weights of a `lora` fine-tune never change, so every checkpoint and the result must
+    carry the artifact's values exactly; a worker that skipped loading the base (trained on the
+    seeded initialisation instead) is caught here whatever interval is drawn. (A full `transformer`
+    fine-tune trains every weight: its start is checked by replaying from the rebuilt step 0.)"""
+    if not spec.base_model or base is None:
+        return ""
+    from safetensors.torch import load
+
+    start = initial_checkpoint_model(spec, base)
+    frozen = {k: v for k, v in start.items() if ".lora_" not in k} if spec.data["model"]["zoo"] == "lora" else {}
+    states = [("the result weights", load(weights))] + [(f"checkpoint step {c.step}", c.model) for c in checkpoints]
+    for what, tensors in states:
+        for k, v in frozen.items():
+            if k not in tensors or not np.array_equal(tensors[k].numpy(), v.numpy()):
+                return f"{what}: frozen weight {k} is not the base model's ({spec.base_model})"
+    return ""
+
+
+def initial_checkpoint_model(spec: JobSpec, base: dict) -> dict:
+    """The model tensors at step 0 of a fine-tune: the spec's model with the base artifact loaded."""
+    from trainer.zoo import build_model, load_pretrained
+
+    model = build_model(work.model_spec(spec), seed=spec.data.get("seed", 0))
+    load_pretrained(model, base)
+    return {k: v.detach().clone() for k, v in model.state_dict().items()}
 
 
 #: Sync replays (one process over the global batch) differ from the group's float32 averaging by
@@ -114,7 +153,8 @@ def _world(c) -> int:
 
 
 def verify_result(spec: JobSpec, dataset, checkpoints: list[bytes], weights: bytes, replay_from: int,
-                  replay_steps: int, *, initial_world: int | None = None, rank: int = 0) -> Verdict:
+                  replay_steps: int, *, initial_world: int | None = None, rank: int = 0,
+                  base: dict | None = None) -> Verdict:
     """Replay, pair by pair, the checkpoint intervals that cover [replay_from, replay_from +
     replay_steps] and check each against the checkpoint at its end.
 
@@ -122,7 +162,8 @@ def verify_result(spec: JobSpec, dataset, checkpoints: list[bytes], weights: byt
     whose global batch a step took). An interval across which the group changed (a worker dropped
     or joined) is not replayable (see ledger/JOBS.md): it is skipped, and when every interval of
     the range is such, the nearest replayable interval is checked instead. `initial_world`: the
-    group size at step 0 (the job's first assignment; default: the first checkpoint's)."""
+    group size at step 0 (the job's first assignment; default: the first checkpoint's). `base`: the
+    checked base model tensors of a fine-tuning job (`work.base_weights`)."""
     from safetensors.torch import load
 
     from trainer import checkpoint as ck
@@ -142,7 +183,10 @@ def verify_result(spec: JobSpec, dataset, checkpoints: list[bytes], weights: byt
         w = load(weights)
         weights_match = set(w) == set(final.model) and all(np.array_equal(w[k].numpy(), final.model[k].numpy())
                                                           for k in w)
-    points = cks if cks[0].step == 0 else [initial_checkpoint(spec, dataset), *cks]
+    off_base = base_mismatch(spec, base, cks, weights)
+    if off_base:
+        return Verdict(False, replay_from, -1, float("inf"), weights_match, metrics, off_base)
+    points = cks if cks[0].step == 0 else [initial_checkpoint(spec, dataset, base=base), *cks]
     worlds = [_world(c) for c in points]
     if cks[0].step != 0:
         worlds[0] = initial_world or worlds[1]
@@ -221,7 +265,8 @@ def _trainable_flat(tensors: dict, names: list[str]) -> np.ndarray:
 
 
 def attribute_sync(spec: JobSpec, dataset, checkpoints: list[bytes], weights: bytes, verdict: Verdict,
-                   log_data: bytes | None, *, job_id: int, workers: list[bytes], poster: bytes) -> Attribution:
+                   log_data: bytes | None, *, job_id: int, workers: list[bytes], poster: bytes,
+                   base: dict | None = None) -> Attribution:
     """Name only who cheated in a sync job, from the poster's signed sketch log.
 
     * No log, or a log that is malformed, incomplete or not signed by its ranks: the poster (it
@@ -276,7 +321,7 @@ def attribute_sync(spec: JobSpec, dataset, checkpoints: list[bytes], weights: by
         return Attribution((poster,), "the result weights are not the final checkpoint's model")
     if verdict.end_step < 0 or (verdict.start_step not in cks and verdict.start_step != 0):
         return Attribution((poster,), f"no replayable interval: {verdict.reason}")
-    start = cks[verdict.start_step] if verdict.start_step in cks else initial_checkpoint(spec, dataset)
+    start = cks[verdict.start_step] if verdict.start_step in cks else initial_checkpoint(spec, dataset, base=base)
     if start.step > 0 and (not signed_params(start.step) or sk.NO_PARAMS in signed_params(start.step)):
         # a start state nobody signed could be made up, and then every rank would look wrong
         return Attribution((poster,), f"the checkpoint at step {start.step} is not attested in the sketch log")

@@ -46,10 +46,37 @@ def train_config(spec: JobSpec):
 
     from trainer.worker import TrainConfig
 
-    cfg = TrainConfig.from_dict(spec.trainer_spec()["train"])
+    cfg = _async_every_round(_default_checkpoints(TrainConfig.from_dict(spec.trainer_spec()["train"])))
     if cfg.checkpoint_every:
         cfg = dataclasses.replace(cfg, keep_checkpoints=cfg.steps // cfg.checkpoint_every + 2)
     return cfg
+
+
+#: Checkpoints of a chain job whose spec sets none (`checkpoint_every` 0): this many per run.
+DEFAULT_CHECKPOINTS = 4
+
+
+def _default_checkpoints(cfg):
+    """A chain job is verified by replaying from checkpoints, so it always has some: a spec without
+    `checkpoint_every` gets one every steps / DEFAULT_CHECKPOINTS (a job without any could never be
+    verified, and its workers never paid: the bundled text-lora was such a job)."""
+    import dataclasses
+
+    if cfg.checkpoint_every:
+        return cfg
+    return dataclasses.replace(cfg, checkpoint_every=max(1, cfg.steps // DEFAULT_CHECKPOINTS))
+
+
+def _async_every_round(cfg):
+    """Async jobs checkpoint at every averaging round (checkpoint_every = H), whatever the spec says:
+    a round's checkpoint holds each worker's own pre-average parameters, so a verifier can replay any
+    one worker's round alone and name it. Across several rounds that is impossible (the anchor of
+    round 2 already mixes every worker's round-1 delta), so coarser checkpoints would lose attribution."""
+    import dataclasses
+
+    if cfg.mode != "async":
+        return cfg
+    return dataclasses.replace(cfg, checkpoint_every=cfg.inner_steps)
 
 
 def load_data(spec: JobSpec, fetch: Callable[[str], bytes] | None = None):
@@ -64,6 +91,62 @@ def weights_blob(model) -> bytes:
     from safetensors.torch import save
 
     return save({k: v.detach().contiguous().cpu() for k, v in model.state_dict().items()})
+
+
+#: A base model artifact to fine-tune is read whole into memory (safetensors): refuse bigger ones.
+MAX_BASE_MODEL_BYTES = 1 << 30
+
+
+def base_weights(spec: JobSpec, data: bytes) -> dict:
+    """The base model artifact (`model.base`, safetensors bytes) as tensors for `trainer.worker.Worker`'s
+    `init_weights`, checked against the spec's model before any training: bounded size, safetensors
+    only (no pickle), every weight of the base architecture present with its shape (a `transformer`
+    artifact for a `lora` job's frozen base, or the `transformer` itself), nothing unknown.
+    Raises JobSpecError saying what does not fit."""
+    from safetensors import SafetensorError
+    from safetensors.torch import load
+
+    from mindnode.jobs.errors import JobSpecError
+    from trainer.errors import SpecError
+    from trainer.zoo import build_model, load_pretrained
+
+    cid = spec.base_model
+    if len(data) > MAX_BASE_MODEL_BYTES:
+        raise JobSpecError(f"base model {cid} is {len(data)} bytes; the limit is {MAX_BASE_MODEL_BYTES}")
+    try:
+        tensors = load(bytes(data))
+    except (SafetensorError, ValueError) as exc:
+        raise JobSpecError(f"base model {cid} is not a safetensors file: {exc}") from None
+    model = build_model(model_spec(spec), seed=0)
+    base_names = {n for n in model.state_dict() if ".lora_" not in n}
+    want = {n.replace(".base.", ".") for n in base_names}     # a plain transformer's names
+    missing = sorted(want - set(tensors))
+    if missing:
+        raise JobSpecError(f"base model {cid} does not fit model {model_spec(spec).to_json()}: "
+                           f"missing weight(s) {missing[:5]}")
+    try:
+        load_pretrained(model, tensors)
+    except SpecError as exc:
+        raise JobSpecError(f"base model {cid} does not fit the job's model config: {exc}") from None
+    return {k: v.float() if v.is_floating_point() else v for k, v in tensors.items()}
+
+
+async def fetch_base_weights(spec: JobSpec, get) -> dict | None:
+    """Fetch the spec's base model artifact by content id (`get(cid) -> bytes`, e.g. the blob exchange,
+    which checks the bytes against the id) and check it (`base_weights`); None without a base."""
+    if not spec.base_model:
+        return None
+    import trio
+
+    data = await get(spec.base_model)
+    return await trio.to_thread.run_sync(base_weights, spec, data)
+
+
+def with_evidence(body: JobResult, evidence_cid: str) -> JobResult:
+    """`body` with the evidence bundle's content id (async jobs: the workers' signed checkpoint lists)."""
+    import dataclasses
+
+    return dataclasses.replace(body, evidence=evidence_cid)
 
 
 def metric_ppm(value: float) -> int:

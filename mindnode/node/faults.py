@@ -19,6 +19,9 @@ Values (comma-separated):
 * ``cheat-result`` -- when this provider posts a job's result, it posts made-up weights (every
   parameter scaled by `MADE_UP_SCALE`) and claims made-up metrics (`make_up_result`): the issue's
   other cheat. The weights are not the state the ranks signed, so the verifier names the poster alone.
+* ``cheat-async`` -- when this provider trains an async (DiLoCo) job, every local step moves its
+  parameters 3x as far as its optimizer says (`scale_local_updates`), so the delta it sends into
+  each averaging round is not what its data gives; per-worker replay must name it alone.
 """
 
 from __future__ import annotations
@@ -26,7 +29,7 @@ from __future__ import annotations
 import os
 
 ENV = "MINDNODE_TEST_FAULTS"
-KNOWN = {"double-seal", "debug-api", "few-heartbeats", "cheat-gradients", "cheat-result"}
+KNOWN = {"double-seal", "debug-api", "few-heartbeats", "cheat-gradients", "cheat-result", "cheat-async"}
 
 #: What ``cheat-gradients`` multiplies a worker's local gradient by.
 CHEAT_GRADIENT_FACTOR = 3.0
@@ -66,3 +69,26 @@ def make_up_result(weights: bytes, metrics: dict) -> tuple[bytes, dict]:
 
     fake = {k: (v * MADE_UP_SCALE if v.is_floating_point() else v).contiguous() for k, v in load(weights).items()}
     return save(fake), dict(MADE_UP_METRICS)
+
+
+#: What ``cheat-async`` multiplies each local (inner) update by.
+CHEAT_ASYNC_FACTOR = 3.0
+
+
+def scale_local_updates(worker, factor: float = CHEAT_ASYNC_FACTOR) -> None:
+    """Make an async trainer `Worker` cheat: each local optimizer step's update (new - old
+    parameters) is scaled by `factor`. The worker records and averages what it really computed, so
+    its own checkpoints show the cheat to anyone who replays its inner steps. Patches this instance."""
+    import torch
+
+    honest = worker._local_step
+
+    def cheating_step(average: bool):
+        before = [p.detach().clone() for p in worker.params]
+        out = honest(average)
+        with torch.no_grad():
+            for p, b in zip(worker.params, before, strict=True):
+                p.copy_(b + (p - b) * factor)
+        return out
+
+    worker._local_step = cheating_step

@@ -25,9 +25,11 @@ from typing import TYPE_CHECKING, Any
 
 import msgpack
 import trio
+from fastapi import Request  # module level: FastAPI resolves route annotations in these globals
 
 from ledger.keys import address_from_peer_id, address_from_text, address_to_text, peer_id_from_address
 from mindnode.node import errors
+from mindnode.node.job_announce import ANNOUNCE, PROGRESS, JobAnnouncer
 from mindnode.node.network import ACCEPT, IGNORE, REJECT, Validation
 from mindnode.node.provider import DEFAULT_BANDWIDTH_KBPS
 
@@ -40,6 +42,8 @@ log = logging.getLogger("mindnode.jobs")
 MAX_PROGRESS_BYTES = 512
 #: How often a training node gossips its latest progress (seconds).
 PROGRESS_EVERY_S = 1.0
+#: An upload is written and hashed in pieces of about this size (in a worker thread).
+UPLOAD_WRITE_BYTES = 1024 * 1024
 #: Provider terms a node registers with at start (`mindnode provider update` changes them).
 DEFAULT_PRICE_NMT = "0.01"
 BENCH_SECONDS = 0.3
@@ -82,6 +86,7 @@ class JobService:
         self._own_dirty: set[int] = set()
         self._token: trio.lowlevel.TrioToken | None = None
         self.agent = None
+        self.announcer = JobAnnouncer(self)
 
     # ------------------------------------------------------------------ ChainPort
     def state(self):
@@ -110,8 +115,45 @@ class JobService:
         return self.blobs.store.put(data)
 
     async def get(self, cid: str) -> bytes:
-        path = await self.blobs.fetch(cid, timeout=120.0)
+        path = await self.fetch(cid)
         return await trio.to_thread.run_sync(path.read_bytes)
+
+    async def fetch(self, cid: str, timeout: float = 120.0) -> Path:
+        """The blob's path in this node's store, fetched from peers first if needed (chunks go
+        straight to disk: memory stays bounded whatever the blob's size)."""
+        return await self.blobs.fetch(cid, timeout=timeout)
+
+    @property
+    def max_upload_bytes(self) -> int:
+        return self.svc.opts.max_blob_upload_bytes
+
+    async def upload(self, chunks) -> tuple[str, int]:
+        """Store a blob arriving as an async iterator of byte strings; returns (cid, size).
+
+        Pieces are gathered to ~1 MiB and written + hashed in a worker thread (sha256 of a large
+        upload must not stall the node's loop); over `max_upload_bytes` -> `errors.PayloadTooLarge`
+        and nothing is kept; a client that disconnects mid-way leaves nothing either."""
+        from p2p.errors import BlobTooLarge
+
+        cap = self.max_upload_bytes
+        w = await trio.to_thread.run_sync(self.blobs.store.writer, cap)
+        try:
+            buf = bytearray()
+            async for piece in chunks:
+                buf += piece
+                if len(buf) >= UPLOAD_WRITE_BYTES:
+                    data, buf = buf, bytearray()
+                    await trio.to_thread.run_sync(w.write, data)
+            if buf:
+                await trio.to_thread.run_sync(w.write, buf)
+            cid = await trio.to_thread.run_sync(w.commit)
+        except BlobTooLarge:
+            raise errors.PayloadTooLarge(_too_large(cap)) from None
+        finally:
+            if w.cid is None:
+                w.abort()
+        log.info("stored uploaded blob %s (%d bytes)", cid, w.size)
+        return cid, w.size
 
     # ------------------------------------------------------------------ transport
     def transport_for(self, job_id: int, self_id: str) -> BridgedTransport:
@@ -153,6 +195,7 @@ class JobService:
             log.warning("TEST FAULT cheat-gradients: this worker scales its gradients by %s",
                         faults.CHEAT_GRADIENT_FACTOR)
             faults.scale_gradients(worker)
+        self._apply_async_fault(worker)
         for p in worker.group:
             if p != self.me:
                 try:
@@ -181,6 +224,19 @@ class JobService:
             raise RuntimeError("training stopped before it finished")
         return out[0]
 
+    def _apply_async_fault(self, worker) -> None:
+        """TEST-ONLY ``cheat-async`` (faults.py): an async worker scales its local updates."""
+        if "cheat-async" in self.svc.faults and worker.cfg.mode == "async":
+            from mindnode.node import faults
+
+            log.warning("TEST FAULT cheat-async: this worker scales its local updates by %s",
+                        faults.CHEAT_ASYNC_FACTOR)
+            faults.scale_local_updates(worker)
+
+    def sign(self, message: bytes) -> bytes:
+        """Sign with the node key (the agent signs its async checkpoint lists: mindnode/jobs/evidence.py)."""
+        return self.svc.key.sign(message)
+
     # ------------------------------------------------------------------ progress
     def on_progress(self, job_id: int, p) -> None:
         """Called by the agent after each step, from the training thread (dict writes only)."""
@@ -197,7 +253,31 @@ class JobService:
             for job_id in sorted(dirty):
                 mine = self.progress.get(job_id, {}).get(self.me)
                 if mine is not None:
-                    await self.svc.net.publish("job", msgpack.packb({"job": job_id, **mine}))
+                    await self.svc.net.publish("job", msgpack.packb({"t": PROGRESS, "job": job_id, **mine}))
+
+    def validate_job_gossip(self, data: bytes, peer: str) -> Validation:
+        """The ``job`` topic carries two message types, told apart by the tag ``t``: job
+        announcements (`JobAnnouncer.validate`) and training progress (`validate_progress`; an
+        untagged map is progress from a node that predates the tag). Anything else -> REJECT."""
+        if len(data) > self.announcer.max_bytes:
+            return REJECT
+        try:
+            m = msgpack.unpackb(data, raw=False, strict_map_key=True)
+        except Exception:
+            return REJECT
+        if not isinstance(m, dict):
+            return REJECT
+        kind = m.get("t")
+        if kind == ANNOUNCE:
+            return self.announcer.validate(m, peer)
+        if kind is None or kind == PROGRESS:
+            return self.validate_progress(data, peer)
+        return REJECT
+
+    async def on_job_gossip(self, data: bytes, peer: str) -> None:
+        m = msgpack.unpackb(data, raw=False, strict_map_key=True)
+        if m.get("t") == ANNOUNCE:
+            await self.announcer.on_accepted(m)
 
     def validate_progress(self, data: bytes, peer: str) -> Validation:
         """A progress message from a worker assigned to that job (on chain); malformed -> REJECT."""
@@ -223,7 +303,7 @@ class JobService:
         return ACCEPT
 
     async def on_progress_gossip(self, data: bytes, peer: str) -> None:
-        return None  # kept by the validator
+        return None  # kept by the validator (the topic's handler is now `on_job_gossip`)
 
     def progress_view(self, job_id: int) -> dict[str, Any]:
         """The latest progress per worker and a summary (the slowest worker's step, mean loss)."""
@@ -277,6 +357,7 @@ class JobService:
             await trio.to_thread.run_sync(_limit_torch_threads)
         async with trio.open_nursery() as n:
             n.start_soon(self.progress_loop)
+            n.start_soon(self.announcer.run, self._head_waiter())
             if not provide:
                 return
             await ready.wait()             # after the initial sync: nonces and records are current
@@ -286,10 +367,21 @@ class JobService:
                                        sign=self.svc.key.sign)
             self._apply_result_fault(self.agent)
 
-            async def new_head() -> None:
-                await self.svc._head_changed.wait()
+            await self.agent.run(self._head_waiter())
 
-            await self.agent.run(new_head)
+    def _head_waiter(self):
+        """`new_head()` for one poll loop: returns once the head differs from the one its last
+        call returned on (or from the head at creation). Waiting on the node's head event alone
+        would miss a head that arrived while the loop was busy polling, and its next poll (an
+        offer on a job that just opened) would wait a block longer."""
+        seen = [self.svc.chain.store.head_hash]
+
+        async def new_head() -> None:
+            while self.svc.chain.store.head_hash == seen[0]:
+                await self.svc._head_changed.wait()
+            seen[0] = self.svc.chain.store.head_hash
+
+        return new_head
 
 
 def _limit_torch_threads() -> None:
@@ -307,26 +399,66 @@ def _limit_torch_threads() -> None:
     log.info("training uses %d torch threads", n)
 
 
+def _too_large(cap: int) -> str:
+    return (f"blob is over this node's upload limit of {cap} bytes "
+            "(raise [blobs] max_upload_bytes in config.toml to accept bigger ones)")
+
+
 def add_routes(app: Any, jobs: JobService) -> None:
-    """`/jobs/{id}/progress` and `/blobs/{cid}` (a blob from this node, fetched from peers if needed)."""
-    from fastapi.responses import Response
+    """`/jobs/{id}/progress`, `GET /blobs/{cid}` (a blob from this node, fetched from peers if
+    needed, streamed from disk) and `POST /blobs` (store the request body as a blob, streamed)."""
+    from fastapi.responses import Response, StreamingResponse
+    from starlette.requests import ClientDisconnect
 
     from p2p import errors as p2p_errors
-    from p2p.blob import cid_of
 
     @app.get("/jobs/{job_id}/progress", summary="Latest training progress per worker of a job (from gossip)")
     async def progress(job_id: int) -> dict:
         return jobs.progress_view(job_id)
 
-    @app.get("/blobs/{cid}", summary="A content-addressed blob (weights, checkpoints), fetched from peers if needed",
-             response_class=Response)
+    @app.post("/blobs", summary="Store the request body (any bytes: a dataset, a base model) as a "
+              "content-addressed blob; returns its CIDv1. Streamed to disk; over the node's limit -> 413")
+    async def upload(request: Request) -> dict:
+        declared = request.headers.get("content-length")
+        if declared is not None:
+            if not declared.isdigit():
+                raise errors.BadRequest("content-length is not a number")
+            if int(declared) > jobs.max_upload_bytes:
+                raise errors.PayloadTooLarge(_too_large(jobs.max_upload_bytes))
+        try:
+            cid, size = await jobs.upload(request.stream())
+        except ClientDisconnect:        # nothing was kept; nobody is left to answer
+            log.info("a blob upload was cut short by the client; nothing kept")
+            return Response(status_code=400)
+        return {"cid": cid, "size": size}
+
+    @app.get("/blobs/{cid}", summary="A content-addressed blob (weights, checkpoints, datasets), fetched from "
+             "peers if needed", response_class=Response)
     async def blob(cid: str):  # no return annotation: a forward ref FastAPI cannot resolve
         try:
-            data = await jobs.get(cid)
+            await jobs.fetch(cid)
+            size = jobs.blobs.store.size(cid)
         except p2p_errors.InvalidContentId as exc:
             raise errors.BadRequest(str(exc)) from None
         except p2p_errors.P2PError as exc:
             raise errors.NotFound(f"blob {cid}: {exc}") from None
-        if cid_of(data) != cid:      # the store checks on write; a disk fault must not pass as the blob
-            raise errors.NodeError(f"stored blob {cid} does not match its id")
-        return Response(data, media_type="application/octet-stream")
+        return StreamingResponse(_stream_blob(jobs.blobs.store, cid), media_type="application/octet-stream",
+                                 headers={"content-length": str(size)})
+
+
+async def _stream_blob(store, cid: str):
+    """The stored blob in 1 MiB pieces read in a worker thread. The store checks the id before the
+    last piece (a disk fault must not pass as the blob): on a mismatch the body ends short and the
+    client, which knows the length and the id, sees the failure."""
+    from p2p.errors import BlobCorrupt
+
+    pieces = store.iter_chunks(cid)
+    try:
+        while (piece := await trio.to_thread.run_sync(next, pieces, None)) is not None:
+            yield piece
+    except BlobCorrupt as exc:
+        # drop the damaged copy: the next request fetches it again from a peer that has it intact
+        log.error("%s; removed it from the store, the download was cut short", exc)
+        store.remove(cid)
+    finally:
+        pieces.close()

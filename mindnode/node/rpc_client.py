@@ -8,12 +8,20 @@ node that does not answer is an `RpcUnavailable` with the URL in the message.
 
 from __future__ import annotations
 
+import hashlib
+import os
+import secrets
 import time
+from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import httpx
 
 from mindnode.node import errors
+
+#: Blobs move in pieces of this size (upload reads, download writes): memory stays bounded.
+BLOB_PIECE = 1024 * 1024
 
 _BY_NAME = {cls.__name__: cls for cls in (
     errors.NotFound, errors.BadRequest, errors.TxRejected, errors.PayloadTooLarge, errors.RpcUnavailable,
@@ -43,12 +51,7 @@ class RpcClient:
             raise errors.RpcUnavailable(f"no mindnode answers at {self.url} ({type(exc).__name__}); "
                                         "is the node running? (mindnode start, or pass --rpc URL)") from None
         if resp.status_code >= 400:
-            try:
-                body = resp.json()
-                cls = _BY_NAME.get(body.get("error"), errors.NodeError)
-                raise cls(body.get("message") or resp.text)
-            except ValueError:
-                raise errors.NodeError(f"{self.url}{path}: HTTP {resp.status_code}: {resp.text[:200]}") from None
+            self._raise_for(resp, path)
         if path == "/metrics":
             return resp.text
         return resp.json()
@@ -62,6 +65,58 @@ class RpcClient:
         if resp.status_code >= 400:
             return self._call("GET", path)     # raises the node's error
         return resp.content
+
+    def put_blob(self, path: str | os.PathLike, timeout: float | None = None) -> dict[str, Any]:
+        """Upload a file as a blob (streamed in pieces, never read whole); returns {cid, size}."""
+        size = os.path.getsize(path)
+
+        def pieces() -> Iterator[bytes]:
+            with open(path, "rb") as f:
+                while piece := f.read(BLOB_PIECE):
+                    yield piece
+
+        return self._call("POST", "/blobs", content=pieces(), timeout=timeout or self._http.timeout,
+                          headers={"content-type": "application/octet-stream", "content-length": str(size)})
+
+    def download_blob(self, cid: str, dest: str | os.PathLike, timeout: float | None = None) -> int:
+        """Stream blob `cid` into `dest`, checking it against the id; returns its size.
+
+        Written to a temp file beside `dest` and renamed only once every byte arrived and the hash
+        matches, so `dest` is either the whole blob or untouched: a cut connection, a node that
+        sent other bytes or a Ctrl-C leaves no partial file."""
+        from p2p.blob import cid_for_digest
+
+        dest = Path(dest)
+        tmp = dest.parent / f".{dest.name}.{secrets.token_hex(4)}.part"
+        try:
+            with self._http.stream("GET", f"/blobs/{cid}", timeout=timeout or self._http.timeout) as resp:
+                if resp.status_code >= 400:
+                    resp.read()
+                    self._raise_for(resp, f"/blobs/{cid}")
+                h, n = hashlib.sha256(), 0
+                with open(tmp, "wb") as f:
+                    for piece in resp.iter_bytes(BLOB_PIECE):
+                        f.write(piece)
+                        h.update(piece)
+                        n += len(piece)
+                    f.flush()
+                    os.fsync(f.fileno())
+            if cid_for_digest(h.digest()) != cid:
+                raise errors.NodeError(f"the node sent {n} bytes that do not match {cid}: not written")
+            os.replace(tmp, dest)
+            return n
+        except httpx.TransportError as exc:
+            raise errors.NodeError(f"download of {cid} from {self.url} broke off ({type(exc).__name__}: {exc}); "
+                                   "nothing was written") from None
+        finally:
+            tmp.unlink(missing_ok=True)
+
+    def _raise_for(self, resp: httpx.Response, path: str) -> None:
+        try:
+            body = resp.json()
+        except ValueError:
+            raise errors.NodeError(f"{self.url}{path}: HTTP {resp.status_code}: {resp.text[:200]}") from None
+        raise _BY_NAME.get(body.get("error"), errors.NodeError)(body.get("message") or resp.text)
 
     def status(self) -> dict[str, Any]:
         return self._call("GET", "/status")

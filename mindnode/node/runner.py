@@ -73,6 +73,7 @@ def run_node(dd: DataDir, *, validator: bool, listen: list[str], bootnodes: list
         bootnodes=cfg.bootnodes if bootnodes is None else bootnodes,
         rpc_host=rpc_host or cfg.api_host, rpc_port=cfg.api_port if rpc_port is None else rpc_port,
         status_line=status_line, provide=provide, hardware_class=hardware_class, bandwidth_kbps=bandwidth_kbps,
+        max_blob_upload_bytes=_max_upload(cfg),
     )
     try:
         trio.run(_main, chain, key, opts)
@@ -82,6 +83,17 @@ def run_node(dd: DataDir, *, validator: bool, listen: list[str], bootnodes: list
         chain.close()
         lock.close()
     log.info("node stopped", extra={"event": "stopped"})
+
+
+def _max_upload(cfg) -> int:
+    """config.toml ``[blobs] max_upload_bytes`` (a positive integer), else the default."""
+    from mindnode.errors import ConfigError
+    from mindnode.node.service import DEFAULT_MAX_BLOB_UPLOAD
+
+    value = cfg.tables.get("blobs", {}).get("max_upload_bytes", DEFAULT_MAX_BLOB_UPLOAD)
+    if type(value) is not int or value <= 0:
+        raise ConfigError(f"config.toml: blobs.max_upload_bytes must be a positive integer, got {value!r}")
+    return value
 
 
 async def _main(chain, key, opts) -> None:

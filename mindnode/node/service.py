@@ -38,6 +38,10 @@ from p2p.scoring import PENALTY_PROTOCOL
 log = logging.getLogger("mindnode.node")
 
 
+#: Largest blob `POST /blobs` stores unless config.toml ``[blobs] max_upload_bytes`` says otherwise.
+DEFAULT_MAX_BLOB_UPLOAD = 4 * 1024**3
+
+
 def now_ms() -> int:
     return time.time_ns() // 1_000_000
 
@@ -57,6 +61,8 @@ class NodeOptions:
     provide: bool = False
     hardware_class: str | None = None     # None: provider.detect_hardware_class()
     bandwidth_kbps: int | None = None     # self-declared; None: provider.DEFAULT_BANDWIDTH_KBPS
+    # config.toml [blobs] max_upload_bytes: the largest blob `POST /blobs` stores (413 above it)
+    max_blob_upload_bytes: int = DEFAULT_MAX_BLOB_UPLOAD
 
 
 class NodeService:
@@ -154,6 +160,7 @@ class NodeService:
     async def submit_tx(self, raw: bytes) -> dict[str, Any]:
         entry = self._admit_tx(raw)
         await self.net.publish("tx", raw)
+        await self.jobs.announcer.announce(entry.tx, raw)     # a job_submit also goes out on `job`
         return {"hash": entry.tx_hash.hex(), "status": "pending"}
 
     def tx(self, tx_hash: str) -> dict[str, Any]:
@@ -674,7 +681,7 @@ class NodeService:
         self.net.subscribe("tx", self._validate_tx_gossip, self._on_tx)
         self.net.subscribe("vote", self._validate_vote_gossip, self._on_vote)
         self.net.subscribe("heartbeat", self._validate_heartbeat_gossip, self._on_heartbeat)
-        self.net.subscribe("job", self.jobs.validate_progress, self.jobs.on_progress_gossip)
+        self.net.subscribe("job", self.jobs.validate_job_gossip, self.jobs.on_job_gossip)
         self.net.serve(sync.PROTOCOL, self._serve_sync)
         async with trio.open_nursery() as nursery:
             self._nursery = nursery

@@ -95,16 +95,19 @@ def status(node) -> dict:
 
 @contextlib.contextmanager
 def running_devnet(d: Path, genesis: Path, n: int = 3, env: dict | None = None,
-                   node_env: dict[int, dict] | None = None):
+                   node_env: dict[int, dict] | None = None, prepare: Callable[[Devnet], None] | None = None):
     """A fresh n-node devnet from `genesis` on free ports, up and answering; on exit every node is
     stopped and checked (no traceback, no error exit). `node_env` adds variables to single nodes
-    (e.g. a test-only fault switch)."""
+    (e.g. a test-only fault switch); `prepare(net)` runs after init, before the nodes start
+    (config edits, keys)."""
     p2p, rpc = devnet_ports(n)
     net = Devnet(d / "nodes", n, genesis_source=str(genesis), base_p2p_port=p2p, base_rpc_port=rpc,
                  env=env or {})
     for i, extra in (node_env or {}).items():
         net.nodes[i].env.update(extra)
     net.init(fresh=True, genesis_time=int(time.time()) + 2)
+    if prepare is not None:
+        prepare(net)
     net.start()
     try:
         net.wait_up(timeout=60)

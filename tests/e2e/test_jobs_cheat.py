@@ -110,15 +110,20 @@ def test_a_cheating_worker_is_caught_named_alone_and_slashed(tmp_path, fault, ch
             assert f"job {final['id']} verdict" in text and f"job {final['id']} blames {bad[:12]}" in text
         assert f"TEST FAULT {fault}" in cheater.log_path.read_text(errors="replace")
         assert "TEST FAULT" not in honest.log_path.read_text(errors="replace")
-        # paid: only the honest worker, for its samples at its agreed price (the sync split's share)
+        # paid: only the honest worker, for its samples at its agreed price (the sync split's share);
+        # the two verifiers (a confirmed accusation) are paid their fee (ledger/JOBS.md, Settlement);
+        # the rest of the budget goes back to the submitter
         paid = {p["provider"]: int(p["amount"]) for p in final["payments"]}
         assert set(paid) == {good} and paid[good] > 0, final["payments"]
         price = next(int(w["price"]) for w in final["assigned"] if w["provider"] == good)
         samples = next(int(w["samples"]) for w in final["result"]["work"] if w["provider"] == good)
         assert int(final["fee_paid"]) == price * samples // 1000
-        assert int(final["refunded"]) == int(final["budget"]) - int(final["fee_paid"]) and int(final["escrow"]) == 0
+        vfees = int(final["verifier_fees"])
+        assert len(final["verifier_payments"]) == 2 and vfees > 0
+        assert int(final["refunded"]) + vfees == int(final["budget"]) - int(final["fee_paid"])
+        assert int(final["escrow"]) == 0
         assert int(get(n0, f"/accounts/{address_to_text(SUBMITTER.address)}")["balance"]) == \
-            balance0 - int(final["fee_paid"])
+            balance0 - int(final["fee_paid"]) - vfees
         # reputation and stake: the cheater -1,000 and 10% slashed; the honest worker neither
         bps = load_genesis(net.genesis_source).params.slash_fraction_bps
         for a in workers:

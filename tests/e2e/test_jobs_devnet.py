@@ -133,8 +133,10 @@ def test_digits_mlp_trains_verifies_and_pays_on_a_devnet(jobnet, tmp_path):
 
     # money: escrow -> fee (split between the workers' rewards and the pool) + refund to the submitter
     budget, fee, refund = int(rec["budget"]), int(rec["fee_paid"]), int(rec["refunded"])
-    assert fee > 0 and fee + refund == budget and int(rec["escrow"]) == 0
-    assert balance(n0, SUBMITTER) == before - fee          # the budget left, the refund came back; no tx fee
+    vfees = int(rec["verifier_fees"])                       # the verifier's fee (ledger/JOBS.md, Settlement)
+    assert vfees == sum(int(p["amount"]) for p in rec["verifier_payments"]) and len(rec["verifier_payments"]) == 1
+    assert fee > 0 and fee + vfees + refund == budget and int(rec["escrow"]) == 0
+    assert balance(n0, SUBMITTER) == before - fee - vfees  # the budget left, the refund came back; no tx fee
     price = {w["provider"]: int(w["price"]) for w in rec["assigned"]}
     samples = {w["provider"]: int(w["samples"]) for w in rec["result"]["work"]}
     assert set(samples) == workers

@@ -54,7 +54,8 @@ class Ledger(RuleBasedStateMachine):
     def _new_block(self, proposer):
         self.height += 1
         self.state = State(self.base)
-        self.ctx = BlockContext.for_state(self.state, self.height, self.time_ms, proposer)
+        # the previous state root stands in for the parent block's hash (the jobs beacon mixes it in)
+        self.ctx = BlockContext.for_state(self.state, self.height, self.time_ms, proposer, self.trie.root)
         begin_block(self.state, self.ctx)
 
     def _send(self, sender, body, fee, nonce_delta=0, chain=CHAIN):

@@ -97,6 +97,21 @@ class Blobs:
         return data
 
 
+async def run_until_finished(net, agents, spec, timeout=200):
+    """Seal blocks, run the agents, submit `spec` (as SUB) and return job 1 once it is finished."""
+    async with trio.open_nursery() as n:
+        n.start_soon(net.seal_forever)
+        await net.new_head()
+        for a in agents:
+            n.start_soon(a.run, net.new_head)
+        await Port(net, SUB).submit(spec.submit_body(now_ms=net.store.head.timestamp))
+        with trio.fail_after(timeout):
+            while (job := R.get_job(net.store.state(), 1)) is None or job.state not in R.TERMINAL:
+                await net.new_head()
+        n.cancel_scope.cancel()
+    return job
+
+
 @pytest.mark.slow
 @pytest.mark.timeout(280)
 async def test_agents_run_digits_mlp_to_payment(tmp_path):

@@ -80,3 +80,18 @@ def test_provider_body_comes_from_the_benchmark():
 
     with pytest.raises(JobSpecError, match="--price"):
         _provider_body(False, "cheap", 1, "", 0, 0.05)
+
+
+def test_genesis_inspect_shows_the_jobs_parameters(tmp_path):
+    doc = json.loads(run(["genesis", "inspect", "devnet", "--json"]).output)
+    assert doc["jobs"]["job_retention_blocks"] == 300 and doc["jobs"]["verifier_fee_bps"] == 500
+    assert "job_retention_blocks=300 (the rest default)" in run(["genesis", "inspect", "devnet"]).output
+    from ledger.genesis_file import genesis_to_json, load_genesis
+
+    bad = genesis_to_json(load_genesis("devnet"))
+    bad["params"]["jobs"] = {"verify_timeout_blocks": 0}
+    path = tmp_path / "g.json"
+    path.write_text(json.dumps(bad))
+    r = run(["genesis", "inspect", str(path)], ok=False)
+    assert r.exit_code == 1 and "$.params.jobs.verify_timeout_blocks: expected an integer in 1..1000000, got 0" \
+        in r.stderr and r.stderr.count("\n") == 1

@@ -128,7 +128,9 @@ async def test_digits_mlp_trained_verified_and_paid(tmp_path, tamper):
         # fee = 3 workers x 12,800 samples x 0.1 NMT / 1,000 = 3.84 NMT; 50% shared equally
         assert job.fee_paid == 3 * 12_800 * (NMT // 10) // 1000 == 3_840_000_000_000_000_000
         assert [p.amount for p in job.payments] == [640_000_000_000_000_000] * 3
-        assert chain.store.account(SUB.address).balance == sub0 + 50 * NMT - job.fee_paid
+        # the verifier: 5% (verifier_fee_bps) of the claimed work value 3.84 NMT
+        assert job.verifier_fees == job.fee_paid * 500 // 10_000
+        assert chain.store.account(SUB.address).balance == sub0 + 50 * NMT - job.fee_paid - job.verifier_fees
     else:
         assert not verdict.ok and "differs" in verdict.reason
         chain.send((KEY_OF[job.verifier], verify.verify_body(job, verdict, "accuracy")))
@@ -138,7 +140,9 @@ async def test_digits_mlp_trained_verified_and_paid(tmp_path, tamper):
         assert not again.ok
         chain.send((KEY_OF[job.verifier], verify.verify_body(job, again, "accuracy")))
         job = chain.job(1)
-        assert job.state == R.FAILED and job.fee_paid == 0 and job.refunded == 50 * NMT
+        # the workers are not paid; both verifiers (accuser confirmed) are, 5% of the claimed 3.84 NMT each
+        assert job.state == R.FAILED and job.fee_paid == 0 and job.verifier_fees == 2 * 192_000_000_000_000_000
+        assert job.refunded == 50 * NMT - job.verifier_fees
         assert R.get_provider(chain.store.state(), P2.address).reputation == 4_000
         assert chain.store.state().stake(P2.address, V0.address, b"F").amount == 90 * NMT
     s = chain.store.state()

@@ -12,6 +12,7 @@ from ledger.economics import ledger_state as econ
 from ledger.errors import LedgerError
 from ledger.execution import BlockContext, apply_tx, begin_block, end_block
 from ledger.genesis import NMT, AllocationRow, Genesis, GenesisAccount, GenesisValidator, Params
+from ledger.hashing import sha256
 from ledger.jobs import records as R
 from ledger.jobs import views
 from ledger.keys import devnet_key
@@ -31,8 +32,8 @@ PARAMS = Params(min_validator_stake=100 * NMT, unbonding_period_s=60, min_long_t
 SPEC = json.dumps({"name": "test", "model": {"name": "mlp"}}, sort_keys=True).encode()
 
 
-def make_genesis() -> Genesis:
-    return Genesis(chain_id=CHAIN, timestamp=T0, params=PARAMS,
+def make_genesis(params: Params = PARAMS) -> Genesis:
+    return Genesis(chain_id=CHAIN, timestamp=T0, params=params,
                    accounts=tuple(GenesisAccount(k.address, (10_000 if k is SUB else 1_000) * NMT)
                                   for k in KEYS[1:8]) + (GenesisAccount(V0.address, 1_000 * NMT),),
                    validators=(GenesisValidator(V0.address, 200 * NMT, "v0"),), allocation_start=T0,
@@ -91,9 +92,9 @@ class _Base:
 class Chain(_Base):
     """A real LevelDB store; `block(*txs)` builds, imports, and raises if any tx was skipped."""
 
-    def __init__(self, path):
+    def __init__(self, path, genesis=None):
         super().__init__()
-        self.store = Store.create(path, make_genesis(), sync=False)
+        self.store = Store.create(path, genesis or make_genesis(), sync=False)
 
     def close(self):
         self.store.close()
@@ -126,13 +127,16 @@ class Chain(_Base):
 
 
 class MemChain(_Base):
-    """The same rules on an in-memory state (no store): for property tests."""
+    """The same rules on an in-memory state (no store): for property tests. Its "block hash" (the
+    next block's `parent_hash`, which the jobs beacon mixes in) is a hash of the previous one,
+    the height, the time and the transactions: like a real header, it changes with any of them."""
 
-    def __init__(self):
+    def __init__(self, genesis=None):
         super().__init__()
-        self._state = genesis_state(make_genesis())
+        self._state = genesis_state(genesis or make_genesis())
         self.height = 0
         self.time_ms = T0 * 1000
+        self.parent_hash = bytes(32)
 
     def state(self):
         return self._state
@@ -140,7 +144,7 @@ class MemChain(_Base):
     def block(self, *txs, dt_ms: int = 2000) -> list[str]:
         self.height += 1
         self.time_ms += dt_ms
-        ctx = BlockContext.for_state(self._state, self.height, self.time_ms, V0.address)
+        ctx = BlockContext.for_state(self._state, self.height, self.time_ms, V0.address, self.parent_hash)
         begin_block(self._state, ctx)
         errors = []
         for tx in txs:
@@ -150,4 +154,13 @@ class MemChain(_Base):
                 self.nonces[tx.sender] -= 1
                 errors.append(str(exc))
         end_block(self._state, ctx)
+        self.parent_hash = sha256(self.parent_hash + self.height.to_bytes(8, "big") + self.time_ms.to_bytes(8, "big")
+                                  + b"".join(tx.hash for tx in txs))
         return errors
+
+
+def registered_chain(path, genesis=None) -> Chain:
+    """A `Chain` whose first block registers the five providers."""
+    c = Chain(path, genesis)
+    c.block(*(c.tx(k, register_body()) for k in PROVIDERS))
+    return c

@@ -1,30 +1,41 @@
 """Property test: whatever order jobs are submitted, offered on, assigned, reported, verified
-(pass or fail, with slashing), cancelled or left to expire, every base unit is accounted for:
-`State.audit()` (total supply), `audit_jobs` (escrow == what unfinished jobs hold; each job's
-fee + refund + escrow == budget) and `audit_economics` hold after every block."""
+(pass or fail, with slashing and verifier fees), cancelled, left to expire, rated or pruned, every
+base unit is accounted for: `State.audit()` (total supply), `audit_jobs` (escrow == what
+unfinished jobs hold; each job's and each pruned summary's fee + verifier fees + refund + escrow ==
+budget; the state index and pruning queue match the jobs) and `audit_economics` hold after every
+block. The chain prunes finished jobs 4 blocks after they settle, at most one per block, so pruning
+interleaves with everything else."""
+
+import dataclasses
 
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, rule
-from jobs_fixtures import NMT, PROVIDERS, SUB, MemChain, register_body, submit_body
+from jobs_fixtures import NMT, PARAMS, PROVIDERS, SUB, MemChain, make_genesis, register_body, submit_body
 
 from ledger.jobs import records as R
 from ledger.jobs.cid import cid_of
-from ledger.jobs.views import iter_jobs
+from ledger.jobs.params import JobParams
+from ledger.jobs.views import iter_jobs, iter_summaries, job_view
 from ledger.txkinds.job_cancel import JobCancel
 from ledger.txkinds.job_offer import JobOffer
+from ledger.txkinds.job_rate import JobRate
 from ledger.txkinds.job_report_missing import JobReportMissing
 from ledger.txkinds.job_result import JobResult
 from ledger.txkinds.job_verify import JobVerify
 from ledger.txkinds.stake import StakeTx
 
 KEY_OF = {k.address: k for k in PROVIDERS}
+GENESIS = make_genesis(dataclasses.replace(PARAMS, jobs=dataclasses.replace(
+    JobParams(), job_retention_blocks=4, max_prunes_per_block=1)))
 
 
 class JobFlows(RuleBasedStateMachine):
     @initialize()
     def setup(self):
-        self.c = MemChain()
+        self.c = MemChain(GENESIS)
+        self.submitted = 0
+        self.paid_verifiers = 0
         self.supply = self.c.state().chain.total_supply
         validator = next(iter(self.c.state().iter_prefix(b"c")))[0][1:]
         self.c.block(*(self.c.tx(k, register_body(capacity=2)) for k in PROVIDERS),
@@ -34,7 +45,8 @@ class JobFlows(RuleBasedStateMachine):
     def _jobs(self, states=None):
         return [j for j in iter_jobs(self.c.state()) if states is None or j.state in states]
 
-    @rule(workers=st.integers(1, 3), short=st.integers(0, 2), budget=st.integers(1, 10**20),
+    @rule(workers=st.integers(1, 3), short=st.integers(0, 2),
+          budget=st.integers(1, 10**20) | st.integers(10**20, 3 * 10**20),      # short and ample budgets
           window=st.integers(2, 6), life=st.integers(5, 60), mode=st.sampled_from(["sync", "async"]),
           offerers=st.lists(st.sampled_from(PROVIDERS), max_size=5, unique=True),
           prices=st.lists(st.integers(0, 10**19), min_size=5, max_size=5))
@@ -43,7 +55,8 @@ class JobFlows(RuleBasedStateMachine):
         self.c.block(self.c.tx(SUB, submit_body(workers=workers, min_workers=max(1, workers - short), budget=budget,
                                                 offer_window=window, deadline_ms=deadline, mode=mode,
                                                 max_price=10**19)))
-        job_id = max(j.id for j in self._jobs())
+        counter = R.load(self.c.state(), R.JOB_COUNTER_KEY, R.Counter)
+        self.submitted = job_id = counter.next - 1 if counter else 0
         self.c.block(*(self.c.tx(k, JobOffer(job_id=job_id, price=p, zone=""))
                        for k, p in zip(offerers, prices, strict=False)))
 
@@ -103,6 +116,16 @@ class JobFlows(RuleBasedStateMachine):
         self.c.block(self.c.tx(KEY_OF[a.provider], JobReportMissing(job_id=job.id, worker=b.provider)))
 
     @rule(data=st.data())
+    def rate(self, data):
+        """Rate a done job, or try to rate a pruned one (refused: nothing moves)."""
+        done = [j.id for j in self._jobs((R.DONE,)) if not j.rated]
+        pruned = [s.id for s in iter_summaries(self.c.state())]
+        if done or pruned:
+            jid = data.draw(st.sampled_from(done + pruned))
+            errs = self.c.block(self.c.tx(SUB, JobRate(job_id=jid, score=data.draw(st.integers(1, 5)))))
+            assert bool(errs) == (jid in pruned and jid not in done), errs
+
+    @rule(data=st.data())
     def cancel(self, data):
         jobs = self._jobs((R.OPEN, R.RUNNING))
         if jobs:
@@ -112,9 +135,20 @@ class JobFlows(RuleBasedStateMachine):
     def conserved(self):
         if not hasattr(self, "c"):
             return
-        parts = self.c.state().audit()
+        state = self.c.state()
+        parts = state.audit()
         assert parts["total"] == self.supply
         self.c.audit()
+        # every job is either a full record or a pruned summary, and its view answers
+        live = {j.id for j in iter_jobs(state)}
+        pruned = {s.id for s in iter_summaries(state)}
+        assert not live & pruned and live | pruned == set(range(1, self.submitted + 1))
+        for jid in live | pruned:
+            v = job_view(state, jid)
+            assert v["pruned"] == (jid in pruned)
+            assert sum(int(p["amount"]) for p in v["verifier_payments"]) == int(v["verifier_fees"])
+        for s in iter_summaries(state):
+            assert s.pruned_height - s.settled_height >= 5      # later when the per-block bound is reached
         for p in PROVIDERS:
             prov = self.c.provider(p)
             assert prov.active_jobs == sum(1 for j in self._jobs((R.RUNNING, R.VERIFYING))

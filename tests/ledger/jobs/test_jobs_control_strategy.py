@@ -42,37 +42,37 @@ def test_control_answer_is_exact_integer_matmul():
 
 
 def test_control_task_pass_fail_and_timeout(chain):
-    chain.blocks_until(rules.CONTROL_INTERVAL_BLOCKS)
+    chain.blocks_until(rules.DEFAULTS.control_interval_blocks)
     (addr, task), = _open_tasks(chain)
-    assert task.issued_height == rules.CONTROL_INTERVAL_BLOCKS
+    assert task.issued_height == rules.DEFAULTS.control_interval_blocks
     key = KEY_OF[addr]
     chain.block(chain.tx(key, ProviderControl(task_id=task.task_id, answer=control.control_answer(task.seed))))
-    assert chain.provider(key).reputation == 5_000 + rules.REP_CONTROL_PASS
+    assert chain.provider(key).reputation == 5_000 + rules.DEFAULTS.rep_control_pass
     assert chain.provider(key).controls_passed == 1 and _open_tasks(chain) == []
     assert "no open control task" in chain.reject(chain.tx(key, ProviderControl(task_id=task.task_id,
                                                                                   answer=bytes(32))))
-    chain.blocks_until(2 * rules.CONTROL_INTERVAL_BLOCKS)
+    chain.blocks_until(2 * rules.DEFAULTS.control_interval_blocks)
     (addr2, task2), = _open_tasks(chain)
     chain.block(chain.tx(KEY_OF[addr2], ProviderControl(task_id=task2.task_id, answer=bytes(32))))
     assert chain.provider(KEY_OF[addr2]).controls_failed == 1
-    chain.blocks_until(3 * rules.CONTROL_INTERVAL_BLOCKS)
+    chain.blocks_until(3 * rules.DEFAULTS.control_interval_blocks)
     (addr3, task3), = _open_tasks(chain)
     before = chain.provider(KEY_OF[addr3]).reputation
     chain.blocks_until(task3.due_height + 1)
     assert _open_tasks(chain) == []
-    assert chain.provider(KEY_OF[addr3]).reputation == max(0, before + rules.REP_CONTROL_FAIL)
+    assert chain.provider(KEY_OF[addr3]).reputation == max(0, before - rules.DEFAULTS.rep_control_fail_penalty)
 
 
 def test_control_issue_is_deterministic_from_the_beacon():
     a, b = MemChain(), MemChain()
     for c in (a, b):
         c.block(*(c.tx(k, register_body()) for k in PROVIDERS))
-        c.blocks_until(rules.CONTROL_INTERVAL_BLOCKS)
+        c.blocks_until(rules.DEFAULTS.control_interval_blocks)
     assert list(a.state().iter_prefix(b"Jk")) == list(b.state().iter_prefix(b"Jk"))
     assert beacon.current(a.state()) == beacon.current(b.state())
     c = MemChain()            # another block time history -> another beacon
     c.block(*(c.tx(k, register_body()) for k in PROVIDERS), dt_ms=3000)
-    c.blocks_until(rules.CONTROL_INTERVAL_BLOCKS)
+    c.blocks_until(rules.DEFAULTS.control_interval_blocks)
     assert beacon.current(c.state()) != beacon.current(a.state())
 
 

@@ -6,8 +6,9 @@ blocks. P1, P2, P3, P4 offer at 1, 2, 3 and 5 NMT. The default strategy ranks by
 (everything else is equal): P1, P2, P3 are assigned; P4 stays a spare offer.
 
 Result: P1 1,000 samples, P2 1,000, P3 2,000. Verified ->
-    fee = (1*1000 + 2*1000 + 3*2000) NMT / 1000 = 9 NMT; refund 91 NMT
+    fee = (1*1000 + 2*1000 + 3*2000) NMT / 1000 = 9 NMT
     sync: 50% = 4.5 NMT to providers by price*samples (1 : 2 : 6): 0.5, 1, 3 NMT; 4.5 NMT to the mining pool
+    verifier: 5% (verifier_fee_bps 500) of the claimed work value 9 NMT = 0.45 NMT; refund 90.55 NMT
 """
 
 import pytest
@@ -40,6 +41,7 @@ from ledger.txkinds.job_verify import JobVerify
 from ledger.txkinds.stake import StakeTx
 
 KEY_OF = {k.address: k for k in PROVIDERS}
+VFEE = 9 * NMT * 500 // 10_000          # 0.45 NMT: each verifier whose verdict stood
 RESULT = cid_of(b"weights")
 CKPT = cid_of(b"checkpoint-50")
 
@@ -104,17 +106,21 @@ def test_full_life_pays_exactly_and_refunds_the_rest(chain):
     assert chain.job(jid).state == R.VERIFYING
     job = to_challenge(chain, jid)
     assert 0 <= job.replay_from <= job.steps - job.replay_steps
+    verifier, ver0 = job.verifier, chain.balance(job.verifier)
     chain.block(verify_tx(chain, job))
     job = chain.job(jid)
-    assert job.state == R.DONE and job.fee_paid == 9 * NMT and job.refunded == 91 * NMT and job.escrow == 0
-    assert chain.balance(SUB) == sub0 - 9 * NMT
+    assert job.state == R.DONE and job.fee_paid == 9 * NMT and job.escrow == 0
+    assert job.verifier_fees == VFEE and job.refunded == 100 * NMT - 9 * NMT - VFEE
+    assert [(p.provider, p.amount) for p in job.verifier_payments] == [(verifier, VFEE)]
+    assert chain.balance(verifier) == ver0 + VFEE                   # straight to its balance
+    assert chain.balance(SUB) == sub0 - 9 * NMT - VFEE
     assert chain.balance(R.JOB_ESCROW) == 0
     assert [chain.utilisation(k) for k in (P1, P2, P3, P4)] == [NMT // 2, NMT, 3 * NMT, 0]
     assert chain.state().pool("mining").returned - pool0 == 9 * NMT // 2
     assert [(p.provider, p.amount) for p in job.payments] == sorted(
         [(P1.address, NMT // 2), (P2.address, NMT), (P3.address, 3 * NMT)])
     assert [chain.provider(k).reputation for k in (P1, P2, P3)] == [5_100, 5_100, 5_100]
-    assert chain.provider(KEY_OF[job.tried_verifiers[0]]).reputation == 5_000 + rules.REP_VERIFIER
+    assert chain.provider(KEY_OF[job.tried_verifiers[0]]).reputation == 5_000 + rules.DEFAULTS.rep_verifier
     assert all(chain.provider(k).active_jobs == 0 for k in PROVIDERS)
     assert chain.state().get(R.offer_key(jid, P4.address)) is None       # spare offers are dropped
     day = econ.clock_of(chain.state()).day_of(chain.store.head.timestamp // 1000)
@@ -143,21 +149,26 @@ def test_failed_verification_not_paid_slashed_reputation_down(chain):
     chain.block(result_tx(chain, jid))
     job = to_challenge(chain, jid)
     first = job.verifier
+    first0 = chain.balance(first)
     chain.block(verify_tx(chain, job, bad=(P2, P3)))
     job = chain.job(jid)       # an accusation waits for a second verifier, on the same steps
+    assert chain.balance(first) == first0 and job.verifier_fees == 0    # paid only once its verdict stands
     assert job.state == R.VERIFYING and job.accused == tuple(sorted((P2.address, P3.address)))
     assert job.verifier not in (first, b"") and job.accuser == first
     assert chain.utilisation(P2) == 0 and chain.state().stake(P2.address, validator, b"F").amount == 50 * NMT
     chain.block(verify_tx(chain, job, bad=(P2,)))          # confirms P2 only: only P2 is punished
     job = chain.job(jid)
     assert job.state == R.FAILED and "failed the replay" in job.reason
-    assert chain.provider(KEY_OF[first]).reputation == 5_000 + rules.REP_VERIFIER
+    assert chain.provider(KEY_OF[first]).reputation == 5_000 + rules.DEFAULTS.rep_verifier
     assert chain.provider(P3).reputation == 5_000
-    # P1 and P3 are paid for their samples: fee (1*1000 + 3*2000)/1000 = 7 NMT, providers get 3.5 by 1:6
-    assert job.fee_paid == 7 * NMT and job.refunded == 93 * NMT
-    assert chain.balance(SUB) == sub0 - 7 * NMT
+    # P1 and P3 are paid for their samples: fee (1*1000 + 3*2000)/1000 = 7 NMT, providers get 3.5 by 1:6;
+    # the accusation was confirmed, so both verifiers are paid 5% of the claimed 9 NMT
+    assert job.fee_paid == 7 * NMT and job.verifier_fees == 2 * VFEE
+    assert [p.provider for p in job.verifier_payments] == [first, job.tried_verifiers[1]]
+    assert job.refunded == 100 * NMT - 7 * NMT - 2 * VFEE
+    assert chain.balance(SUB) == sub0 - 7 * NMT - 2 * VFEE and chain.balance(first) == first0 + VFEE
     assert [chain.utilisation(k) for k in (P1, P2, P3)] == [NMT // 2, 0, 3 * NMT]
-    assert chain.provider(P2).reputation == 5_000 + rules.REP_FAILED_VERIFICATION
+    assert chain.provider(P2).reputation == 5_000 - rules.DEFAULTS.rep_failed_verification_penalty
     assert chain.provider(P2).jobs_failed == 1
     assert chain.state().stake(P2.address, validator, b"F").amount == 45 * NMT      # 10% slashed
     assert chain.state().pool("staking").returned - staking0 == 5 * NMT
@@ -172,12 +183,17 @@ def test_unconfirmed_accusation_slashes_nobody(chain):
     chain.block(result_tx(chain, jid))
     job = to_challenge(chain, jid)
     accuser = job.verifier
+    acc0 = chain.balance(accuser)
     chain.block(verify_tx(chain, job, bad=(P1, P2, P3)))
     job = chain.job(jid)
+    confirmer = job.verifier
     chain.block(verify_tx(chain, job))                     # the confirming verifier finds nothing wrong
     job = chain.job(jid)
-    assert job.state == R.DONE and job.fee_paid == 9 * NMT and chain.balance(SUB) == sub0 - 9 * NMT
-    assert chain.provider(KEY_OF[accuser]).reputation == 5_000 + rules.REP_FALSE_ACCUSATION
+    assert job.state == R.DONE and job.fee_paid == 9 * NMT and chain.balance(SUB) == sub0 - 9 * NMT - VFEE
+    # the false accuser is not paid; the confirmer is
+    assert [(p.provider, p.amount) for p in job.verifier_payments] == [(confirmer, VFEE)]
+    assert chain.balance(accuser) == acc0
+    assert chain.provider(KEY_OF[accuser]).reputation == 5_000 - rules.DEFAULTS.rep_false_accusation_penalty
     assert [chain.provider(k).reputation for k in (P1, P2, P3)] == [5_100] * 3
     chain.audit()
 
@@ -192,6 +208,7 @@ def test_accusation_without_a_confirmer_refunds_without_slashing(chain):
     job = chain.job(jid)
     assert job.state == R.FAILED and "no eligible verifier" in job.reason
     assert chain.balance(SUB) == sub0 and chain.provider(P4).reputation == 5_000
+    assert job.verifier_fees == 0 and job.verifier_payments == ()     # an unconfirmed verdict did not stand
     chain.audit()
 
 
@@ -203,7 +220,22 @@ def test_acceptance_criterion_not_met_pays_work_but_fails(chain):
     job = chain.job(jid)
     assert job.state == R.FAILED and "criterion not met" in job.reason
     assert job.fee_paid == 9 * NMT
+    assert job.verifier_fees == VFEE                        # the verifier did the work: paid all the same
     assert chain.provider(P1).reputation == 5_000          # no bonus without an accepted result
+    chain.audit()
+
+
+def test_verifier_fee_is_capped_by_what_the_escrow_holds_after_the_workers(chain):
+    sub0 = chain.balance(SUB)
+    jid = running_job(chain, budget=9 * NMT + NMT // 10)     # the work (9 NMT) + 0.1 NMT of the 0.45 owed
+    chain.block(result_tx(chain, jid))
+    job = to_challenge(chain, jid)
+    verifier = job.verifier
+    chain.block(verify_tx(chain, job))
+    job = chain.job(jid)
+    assert job.state == R.DONE and job.fee_paid == 9 * NMT                 # the workers first, in full
+    assert [(p.provider, p.amount) for p in job.verifier_payments] == [(verifier, NMT // 10)]
+    assert job.refunded == 0 and chain.balance(SUB) == sub0 - 9 * NMT - NMT // 10
     chain.audit()
 
 
@@ -230,11 +262,11 @@ def test_verifier_timeout_redesignates_then_fails_with_full_refund(chain):
     chain.blocks_until(chain.job(jid).verify_due_height)
     job = chain.job(jid)
     assert job.state == R.VERIFYING and job.verifier not in (first, b"") and len(job.tried_verifiers) == 2
-    assert chain.provider(KEY_OF[first]).reputation == 5_000 + rules.REP_EXPIRED
+    assert chain.provider(KEY_OF[first]).reputation == 5_000 - rules.DEFAULTS.rep_silent_verifier_penalty
     chain.blocks_until(job.verify_due_height)
     job = chain.job(jid)          # only two non-workers exist: the third round finds nobody
     assert job.state == R.FAILED and "no eligible verifier" in job.reason
-    assert chain.balance(SUB) == sub0 and job.refunded == 100 * NMT
+    assert chain.balance(SUB) == sub0 and job.refunded == 100 * NMT and job.verifier_fees == 0
     assert all(chain.provider(k).active_jobs == 0 for k in PROVIDERS)
     chain.audit()
 
@@ -250,7 +282,7 @@ def test_missing_worker_is_replaced_by_the_next_best_offer(chain):
     assert not job.worker(P3.address).active
     assert [w.provider for w in job.active_workers] == [P1.address, P2.address, P4.address]
     assert job.worker(P4.address).price == 5 * NMT and job.replacements == 1
-    assert chain.provider(P3).reputation == 5_000 + rules.REP_DROPPED and chain.provider(P3).active_jobs == 0
+    assert chain.provider(P3).reputation == 5_000 - rules.DEFAULTS.rep_dropped_penalty and chain.provider(P3).active_jobs == 0
     day = econ.clock_of(chain.state()).day_of(chain.store.head.timestamp // 1000)
     assert econ._load(chain.state(), econ.jobs_key(day, P3.address), econ.JobsDay).dropped_job_failed
     # the dropped worker cannot post; its samples before it left are still paid
@@ -263,7 +295,7 @@ def test_missing_worker_is_replaced_by_the_next_best_offer(chain):
     # fee = (1 + 2 + 1.5 + 5) = 9.5 NMT; 4.75 NMT by weights 1:2:1.5:5 (of 9.5)
     assert job.state == R.DONE and job.fee_paid == 19 * NMT // 2
     assert [chain.utilisation(k) for k in (P1, P2, P3, P4)] == [NMT // 2, NMT, 3 * NMT // 4, 5 * NMT // 2]
-    assert chain.provider(P3).reputation == 5_000 + rules.REP_DROPPED       # no bonus for leaving
+    assert chain.provider(P3).reputation == 5_000 - rules.DEFAULTS.rep_dropped_penalty       # no bonus for leaving
     assert econ._load(chain.state(), econ.jobs_key(day, P3.address), econ.JobsDay).jobs_left == 1
     chain.audit()
 
@@ -271,7 +303,7 @@ def test_missing_worker_is_replaced_by_the_next_best_offer(chain):
 def test_job_continues_with_the_others_or_fails_below_min_workers(chain):
     jid = running_job(chain, workers=2, min_workers=2)         # P1, P2 assigned; P3, P4 spare
     assert [w.provider for w in chain.job(jid).assigned] == [P1.address, P2.address]
-    for _ in range(rules.MAX_REPLACEMENTS):
+    for _ in range(rules.DEFAULTS.max_replacements):
         job = chain.job(jid)
         if job.state != R.RUNNING:
             break
@@ -304,7 +336,7 @@ def test_too_few_offers_fail_after_bounded_rounds_with_full_refund(chain):
     sub0 = chain.balance(SUB)
     chain.block(chain.tx(SUB, submit_body(workers=3, min_workers=2)))
     chain.block(chain.tx(P1, JobOffer(job_id=1, price=NMT, zone="")))
-    for _ in range(rules.MAX_OFFER_ROUNDS):
+    for _ in range(rules.DEFAULTS.max_offer_rounds):
         chain.blocks_until(chain.job(1).window_close_height)
     job = chain.job(1)
     assert job.state == R.FAILED and "not enough offers" in job.reason
@@ -315,7 +347,7 @@ def test_too_few_offers_fail_after_bounded_rounds_with_full_refund(chain):
 def test_window_with_min_workers_after_last_round_runs_short(chain):
     chain.block(chain.tx(SUB, submit_body(workers=3, min_workers=2)))
     chain.block(*(chain.tx(k, JobOffer(job_id=1, price=NMT, zone="")) for k in (P1, P2)))
-    for _ in range(rules.MAX_OFFER_ROUNDS):
+    for _ in range(rules.DEFAULTS.max_offer_rounds):
         chain.blocks_until(chain.job(1).window_close_height)
     job = chain.job(1)
     assert job.state == R.RUNNING and len(job.assigned) == 2
@@ -330,7 +362,7 @@ def test_deadline_refunds_open_and_running_jobs(chain):
         chain.block()
     assert chain.job(jid).state == R.EXPIRED and chain.job(2).state == R.EXPIRED
     assert chain.balance(SUB) == sub0 and chain.balance(R.JOB_ESCROW) == 0
-    assert [chain.provider(k).reputation for k in (P1, P2, P3)] == [5_000 + rules.REP_EXPIRED] * 3
+    assert [chain.provider(k).reputation for k in (P1, P2, P3)] == [5_000 - rules.DEFAULTS.rep_expired_penalty] * 3
     assert all(chain.provider(k).active_jobs == 0 for k in PROVIDERS)
     assert "not open for offers" in chain.reject(chain.tx(P1, JobOffer(job_id=2, price=1, zone="")))
     chain.audit()
@@ -385,7 +417,7 @@ def test_provider_register_update_and_mining_profile(chain):
     assert "unknown hardware class" in chain.reject(chain.tx(OTHER, register_body(hw="tpu")))
     chain.block(chain.tx(OTHER, register_body(hw="gpu-high", score=9_000, price=3 * NMT, zone="eu")))
     p = chain.provider(OTHER)
-    assert (p.hardware_class, p.score, p.price, p.reputation) == ("gpu-high", 9_000, 3 * NMT, rules.REPUTATION_START)
+    assert (p.hardware_class, p.score, p.price, p.reputation) == ("gpu-high", 9_000, 3 * NMT, rules.DEFAULTS.reputation_start)
     prof = econ._load(chain.state(), econ.profile_key(OTHER.address), econ.MiningProfile)
     assert (prof.hardware_class, prof.bandwidth_kbps) == ("gpu-high", 100_000)
     from ledger.txkinds.provider_update import ProviderUpdate
