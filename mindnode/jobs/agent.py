@@ -87,8 +87,7 @@ class ProviderAgent:
     def __init__(self, address: bytes, chain: ChainPort, blobs: BlobPort, transport_for: TransportFor,
                  workdir: Path, *, offer: bool = True, zone: str = "",
                  on_progress: Callable[[int, Any], None] | None = None,
-                 run_worker: Callable[[Any], Awaitable[Any]] | None = None,
-                 sign: Callable[[bytes], bytes] | None = None):
+                 run_worker: Callable[[Any], Awaitable[Any]] | None = None):
         self.address = address
         self.peer_id = address_to_text(address)
         self.chain = chain
@@ -110,10 +109,6 @@ class ProviderAgent:
         # from a training thread), and `run_worker(worker)` to run `Worker.run` off the node's loop.
         self.on_progress = on_progress
         self.run_worker = run_worker
-        # The node key's `sign`: sync workers sign their gradient sketches with it (trainer/sketch.py),
-        # so a verifier can name the one worker that cheated. Without it a sync result carries no
-        # sketch log, and a verifier blames its poster when the result fails (mindnode/jobs/verify.py).
-        self.sign = sign
         # TEST-ONLY (mindnode/node/faults.py, cheat-result): rewrites (weights, metrics) before posting.
         self.result_hook: Callable[[bytes, dict], tuple[bytes, dict]] | None = None
 
@@ -291,7 +286,10 @@ class ProviderAgent:
     # -- signed gradient sketches (sync attribution) ------------------------------------------------
     def _sketch_signing(self, spec) -> dict:
         """Worker keyword arguments that make a sync worker sign and check gradient sketches."""
-        sign = self.sign or getattr(self.chain, "sign", None)       # the node key's (ChainPort.sign)
+        # The node key's `ChainPort.sign`: sync workers sign their gradient sketches with it, so a
+        # verifier can name the one worker that cheated. Without it a sync result carries no sketch
+        # log, and a verifier names its poster (mindnode/jobs/verify.py: attribute_sync).
+        sign = getattr(self.chain, "sign", None)
         if sign is None or spec.data["mode"] != "sync":
             return {}
         from mindnode.jobs import sketchlog

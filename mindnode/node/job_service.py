@@ -234,7 +234,8 @@ class JobService:
             faults.scale_local_updates(worker)
 
     def sign(self, message: bytes) -> bytes:
-        """Sign with the node key (the agent signs its async checkpoint lists: mindnode/jobs/evidence.py)."""
+        """Sign with the node key (the agent signs its async checkpoint lists, mindnode/jobs/evidence.py,
+        and its sync gradient sketches, trainer/sketch.py)."""
         return self.svc.key.sign(message)
 
     # ------------------------------------------------------------------ progress
@@ -363,8 +364,7 @@ class JobService:
             await ready.wait()             # after the initial sync: nonces and records are current
             await self.register()
             self.agent = ProviderAgent(self.address, self, self, self.transport_for, self.workdir,
-                                       on_progress=self.on_progress, run_worker=self.run_worker,
-                                       sign=self.svc.key.sign)
+                                       on_progress=self.on_progress, run_worker=self.run_worker)
             self._apply_result_fault(self.agent)
 
             await self.agent.run(self._head_waiter())

@@ -81,6 +81,10 @@ class Port:
         check_tx(st, ctx, tx)
         self.net.pending.append(tx)
 
+    def sign(self, message):
+        """The node key's signature (sync workers sign gradient sketches, async workers their lists)."""
+        return self.key.sign(message)
+
 
 class Blobs:
     def __init__(self):
@@ -122,7 +126,7 @@ async def test_agents_run_digits_mlp_to_payment(tmp_path):
     for k in PROVIDERS:          # every node is "connected" from the start (the hub refuses unknown peers)
         hub.transport(address_to_text(k.address))
     agents = [ProviderAgent(k.address, Port(net, k), blobs, lambda job_id, me: hub.transport(me), tmp_path / f"a{i}",
-                            offer=i < 4, zone="lab", sign=k.sign) for i, k in enumerate(PROVIDERS)]
+                            offer=i < 4, zone="lab") for i, k in enumerate(PROVIDERS)]
     for k in PROVIDERS:
         await Port(net, k).submit(ProviderRegister(hardware_class="cpu", score=100, price=NMT // 10, capacity=1,
                                                    zone="lab", bandwidth_kbps=100_000))
@@ -206,7 +210,7 @@ async def test_a_killed_worker_is_reported_replaced_and_the_job_still_pays(tmp_p
     for k in providers:
         hub.transport(address_to_text(k.address))
     agents = {k.address: ProviderAgent(k.address, Port(net, k), blobs, lambda job_id, me: hub.transport(me),
-                                       tmp_path / f"a{i}", offer=i < 4, zone="lab", sign=k.sign)
+                                       tmp_path / f"a{i}", offer=i < 4, zone="lab")
               for i, k in enumerate(providers)}
     for k in providers:
         await Port(net, k).submit(ProviderRegister(hardware_class="cpu", score=100, price=NMT // 10, capacity=1,
