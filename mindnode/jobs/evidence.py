@@ -6,9 +6,11 @@ fetches it by content id and uses it to name *which* worker cheated instead of e
 * `worker_checkpoints`: each worker's own checkpoint ids (async mode trains local steps per worker,
   so a failing replay of one worker's interval blames that worker alone; sync workers hold the same
   parameters, so their lists are equal and one is enough).
-* `sketch_logs`: per rank, the content id of its signed gradient-sketch log (sync mode; see
-  `trainer/sketch.py`), which lets a verifier tell whose gradient was wrong in a step whose
-  averaged update fails the replay.
+* `sketch_logs`: the content id of the poster's sketch log (sync mode; one entry, `provider` = the
+  poster, `rank` = its rank; `mindnode/jobs/sketchlog.py`): every rank's signed gradient sketch of
+  every step as the poster received them (`trainer/sketch.py`), which lets a verifier tell whose
+  gradient was wrong in a step whose averaged update fails the replay. Each entry inside is signed
+  by its rank, so one log suffices: the poster can leave entries out (its fault), not forge them.
 
 Canonical msgpack (`ledger.codec`), bounded, so a hostile bundle is refused before use.
 
