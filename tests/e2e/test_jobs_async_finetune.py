@@ -177,7 +177,9 @@ def test_an_async_cheater_is_named_alone_not_paid_and_slashed(net4, tmp_path):
     # the honest worker is paid for its samples; the cheater nothing
     paid = {p["provider"]: int(p["amount"]) for p in final["payments"]}
     assert set(paid) == {poster} and paid[poster] > 0
-    assert int(final["fee_paid"]) + int(final["refunded"]) == int(final["budget"]) and int(final["escrow"]) == 0
+    # the two verifiers of a confirmed accusation are paid their fee from the escrow (ledger/JOBS.md)
+    assert int(final["fee_paid"]) + int(final["verifier_fees"]) + int(final["refunded"]) == int(final["budget"])
+    assert int(final["escrow"]) == 0 and len(final["verifier_payments"]) == 2
     bps = load_genesis(net4.genesis_source).params.slash_fraction_bps
     for a in (cheater, poster):
         p0, c0 = before[a]
