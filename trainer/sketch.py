@@ -83,6 +83,8 @@ MAX_PEER = 256
 SIG_MAX = 128
 _HEAD = struct.Struct("<32sQQHHd32s32sHH")  # group hash, step, round, rank, world, weight, digest, params, k, n
 NO_PARAMS = b"\x00" * 32
+#: Vectors at least this long are sketched in a worker thread during the exchange.
+THREAD_MIN_VALUES = 1 << 20
 
 Signer = Callable[[bytes], bytes]
 PeerVerifier = Callable[[str, bytes, bytes], bool]
@@ -321,14 +323,33 @@ async def exchange(transport, result, vec: np.ndarray, weight: float, *, namespa
         except PeerFailure as exc:
             suspects.setdefault(p, f"no sketch message: {exc}")
 
+    weights = result.weights or {}
+    received = result.received or {}
+    k = own_sketches.shape[1]
+    checks: dict[str, np.ndarray] = {}
+
+    def local_sketches() -> None:
+        """What we hold ourselves: each peer's contribution to our part, and every averaged part."""
+        for p in others:
+            checks[p] = sketch(received.get(p, []) or [np.zeros(0, np.float32)], seed, me, k)
+        for y in range(n):
+            if y != me:
+                a, b = parts[y]
+                checks[f"avg/{y}"] = sketch(result.vector[a:b], seed, y, k)
+
     async with trio.open_nursery() as nursery:
         for p in others:
             nursery.start_soon(send, p)
             nursery.start_soon(recv, p)
+        # computed while the messages travel; in a thread for big vectors (numpy releases the GIL),
+        # so the sends proceed meanwhile, inline for small ones (a thread hop costs ~0.1 ms)
+        if vec.size >= THREAD_MIN_VALUES:
+            await trio.to_thread.run_sync(local_sketches)
+        else:
+            await trio.lowlevel.checkpoint()
+            local_sketches()
     got: dict[str, SignedSketch] = {transport.self_id: signed_mine}
     msgs: dict[str, SketchMessage] = {transport.self_id: mine}
-    weights = result.weights or {}
-    received = result.received or {}
     max_body = max_message_bytes(n)
     for p, data in raw.items():
         try:
@@ -345,10 +366,9 @@ async def exchange(transport, result, vec: np.ndarray, weight: float, *, namespa
                 bad = [name for name, a, b in zip(("namespace", "group", "step", "round", "rank", "world", "weight",
                                                    "digest", "params"), have, expect, strict=True) if a != b]
                 raise SketchError(f"message disagrees on {', '.join(bad)}")
-            if m.sketches.shape[1] != own_sketches.shape[1]:
+            if m.sketches.shape[1] != k:
                 raise SketchError("wrong number of sketch pairs")
-            dev = deviation(m.sketches[me], sketch(received.get(p, []) or [np.zeros(0, np.float32)], seed, me),
-                            floor=1e-30)
+            dev = deviation(m.sketches[me], checks[p], floor=1e-30)
             if not dev <= ONLINE_RTOL:
                 raise SketchError(f"its signed sketch of what it sent us is off by {dev:.3g} (tolerance "
                                   f"{ONLINE_RTOL:g}): it lied about its contribution")
@@ -361,11 +381,10 @@ async def exchange(transport, result, vec: np.ndarray, weight: float, *, namespa
         for y, owner in enumerate(group):
             if y == me:
                 continue
-            a, b = parts[y]
             want = sum(m.weight * m.sketches[y] for m in ordered) / sum(m.weight for m in ordered)
             # rounding is relative to the summands, not to their (possibly cancelling) mean
             floor = max(rms(m.sketches[y]) for m in ordered)
-            dev = deviation(sketch(result.vector[a:b], seed, y), want, floor=floor)
+            dev = deviation(checks[f"avg/{y}"], want, floor=floor)
             if not dev <= AVERAGE_RTOL.get(codec, 5e-2):
                 suspects[owner] = (f"its average of part {y} is off the signed sketches by {dev:.3g}: it averaged "
                                    "something else than the ranks sent")

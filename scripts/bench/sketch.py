@@ -71,7 +71,7 @@ async def network_phase(rank: int, workdir: Path, size: int, reps: int) -> dict:
         transport = transport_for(node)
         plain = Averager(transport, timeout=30.0, namespace="plain")
         signed = Averager(transport, timeout=30.0, namespace="signed", keep_received=True)
-        times: dict[str, list[float]] = {"plain": [], "signed": [], "exchange": []}
+        times: dict[str, list[float]] = {"plain": [], "signed": [], "exchange": [], "signed_average": []}
         for rep in range(reps + 1):
             for kind in ("plain", "signed"):
                 await ar.barrier(transport, ids, f"{kind}/{rep}")
@@ -86,6 +86,7 @@ async def network_phase(rank: int, workdir: Path, size: int, reps: int) -> dict:
                                       timeout=30.0)
                     if rep:
                         times["exchange"].append(time.perf_counter() - t1)
+                        times["signed_average"].append(t1 - t0)
                 if rep:
                     times[kind].append(time.perf_counter() - t0)
         await ar.barrier(transport, ids, "done")
@@ -195,6 +196,7 @@ def main() -> None:
         "plain_s": round(plain, 4), "signed_s": round(signed, 4), "ratio": round(signed / plain, 3),
         "overhead_pct": round(100 * (signed / plain - 1), 1),
         "exchange_s": round(statistics.median(x for r in range(WORLD) for x in res[r]["exchange"]), 4),
+        "signed_average_part_s": round(statistics.median(x for r in range(WORLD) for x in res[r]["signed_average"]), 4),
         "round_time": "median over rounds of the slowest peer's time"}
     report["local"] = local_costs(args.size)
     report["digits_mlp"] = digits_phase(args.digits_steps)
