@@ -28,7 +28,7 @@ IDS = sorted(address_to_text(k.address) for k in WORKERS)
 ADDR = {address_to_text(k.address): k.address for k in WORKERS}
 
 
-def _train(cheater: str | None, tmp):
+def _train(cheater: str | None, tmp, factor: float = faults.CHEAT_GRADIENT_FACTOR):
     """Train digits-mlp with signed sketches (`cheater` sends 3x gradients). Returns the poster's
     (rank 0's) weights, checkpoints, sketch log bytes, the dataset and rank 0's accuracy."""
     from trainer import checkpoint as ck
@@ -43,7 +43,7 @@ def _train(cheater: str | None, tmp):
                     checkpoint_dir=tmp / p[:12], signer=sketchlog.signer(KEY_OF[ADDR[p]].sign),
                     verify_peer=sketchlog.verify_peer) for p in IDS}
     if cheater:
-        faults.scale_gradients(ws[cheater])
+        faults.scale_gradients(ws[cheater], factor)
 
     async def main():
         async with trio.open_nursery() as n:
@@ -69,6 +69,11 @@ def cheated(tmp_path_factory):
     return _train(IDS[1], tmp_path_factory.mktemp("cheat"))
 
 
+@pytest.fixture(scope="module")
+def subtle(tmp_path_factory):
+    return _train(IDS[2], tmp_path_factory.mktemp("subtle"), 1.001)
+
+
 def _blame(run, replay_from=120, weights=None, ckpts=None, log=b"keep", poster=IDS[0]):
     weights = run["weights"] if weights is None else weights
     ckpts = run["ckpts"] if ckpts is None else ckpts
@@ -91,6 +96,16 @@ def test_cheating_worker_is_named_alone(cheated, replay_from):
     assert a.bad == (ADDR[IDS[1]],), a
     assert a.step == v.start_step + 1       # caught at the first step of the failing interval
     assert "off by" in a.reason and a.worst_honest <= verify.SKETCH_RTOL / 10
+
+
+def test_a_subtle_cheater_is_named_alone_or_not_at_all(subtle):
+    """1.001x gradients: its sketch is 2e-3 off at its first step, where nothing else can differ.
+    (With a 0.05 tolerance it was caught only steps later, after every rank drifted, and an honest
+    rank was named; the replay of later intervals passes, and then nobody is named.)"""
+    v, a = _blame(subtle, 0)
+    assert not v.ok and a.bad == (ADDR[IDS[2]],) and a.step == 1, a
+    v, a = _blame(subtle, 200)
+    assert v.ok and a.bad == ()
 
 
 def test_cheater_posting_its_own_result_is_still_named_alone(cheated):
