@@ -203,7 +203,7 @@ class ProviderAgent:
         from trainer.worker import Worker
 
         spec = job_spec.parse(job.spec, f"job {job.id} spec")
-        ds = await trio.to_thread.run_sync(work.load_data, spec)
+        ds = await work.fetch_data(spec, self.blobs.get)
         peers = assignment["peers"]
         # Channels and checkpoints are namespaced by the group: after a replacement the new group
         # starts afresh, and nothing buffered from the old group's attempt is read by the new one.
@@ -270,7 +270,7 @@ class ProviderAgent:
         res = job.result
         weights = await self.blobs.get(res.result_cid)
         ckpts = [await self.blobs.get(c) for c in res.checkpoints]
-        ds = await trio.to_thread.run_sync(work.load_data, spec)
+        ds = await work.fetch_data(spec, self.blobs.get)
         base = await work.fetch_base_weights(spec, self.blobs.get)
         first = sum(1 for w in job.assigned if w.rank < job.workers)      # the group at step 0
         verdict = await trio.to_thread.run_sync(
@@ -414,7 +414,7 @@ class ProviderAgent:
         res = job.result
         weights = await self.blobs.get(res.result_cid)
         final = await self.blobs.get(res.checkpoints[-1]) if res.checkpoints else None
-        ds = await trio.to_thread.run_sync(work.load_data, spec)
+        ds = await work.fetch_data(spec, self.blobs.get)
         base = await work.fetch_base_weights(spec, self.blobs.get)
         paid_active = [wk.provider for wk in res.work
                        if wk.samples > 0 and (x := job.worker(wk.provider)) is not None and x.active]

@@ -86,6 +86,29 @@ def load_data(spec: JobSpec, fetch: Callable[[str], bytes] | None = None):
     return load_dataset(DatasetSpec(d["kind"], d["config"]), fetch=fetch)
 
 
+#: A dataset artifact is read whole into memory (training needs it there): refuse bigger ones.
+MAX_DATASET_BYTES = 1 << 30
+
+
+async def fetch_data(spec: JobSpec, get):
+    """The spec's dataset, fetching a `dataset.artifact` by content id first (`get(cid) -> bytes`,
+    e.g. the node's blob exchange, which checks the bytes against the id and may find them already
+    prefetched from the job's announcement). Why async and separate from `load_data`: the fetch is
+    network I/O on the node's loop; parsing and splitting is CPU work for a thread."""
+    import trio
+
+    from mindnode.jobs.errors import JobSpecError
+
+    cid = spec.data["dataset"].get("artifact")
+    if cid is None:
+        return await trio.to_thread.run_sync(load_data, spec)
+    data = await get(cid)
+    if len(data) > MAX_DATASET_BYTES:
+        raise JobSpecError(f"dataset {cid} is {len(data)} bytes; the limit is {MAX_DATASET_BYTES}")
+    blobs = {cid: bytes(data)}
+    return await trio.to_thread.run_sync(load_data, spec, blobs.__getitem__)
+
+
 def weights_blob(model) -> bytes:
     """The final weights as safetensors bytes (the result artifact; its CID goes on chain)."""
     from safetensors.torch import save
