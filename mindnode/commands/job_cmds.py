@@ -165,6 +165,9 @@ def submit(spec: str, rpc_url, datadir, key_name, password_file, fee, wait: bool
     s = ex.resolve(spec)
     body = s.submit_body(int(time.time() * 1000))
     with _client(rpc_url, datadir) as c:
+        warning = provider_submitter_warning(c, _signer_address(datadir, key_name))
+        if warning:
+            click.echo(warning, err=True)
         res = _send(c, body, datadir=datadir, key_name=key_name, password_file=password_file, fee=fee)
         tx_hash = res["hash"]
         if not wait:
@@ -190,6 +193,21 @@ def submit(spec: str, rpc_url, datadir, key_name, password_file, fee, wait: bool
         _echo_json(record)
     else:
         _print_job(record)
+
+
+def provider_submitter_warning(c, signer: str) -> str | None:
+    """A job's submitter may neither train nor verify it, so on a small network (a devnet: every node
+    is a provider and submits with its node key by default) a job signed by a provider's key can lack
+    workers or a verifier and fail after training. Say so before the budget is escrowed."""
+    from mindnode.node import errors as node_errors
+
+    try:
+        c._call("GET", f"/providers/{signer}")
+    except node_errors.NotFound:
+        return None
+    return (f"warning: the signing key {signer[:14]}... is a registered provider; it can neither work on nor "
+            "verify its own job, so the job needs that many more providers (on a devnet, sign with a key that is "
+            "not a node's: `mindnode keys import --name client --devnet 9`, then --key client)")
 
 
 def _job_id_of(c, tx_hash: str, timeout: float = SUBMIT_WAIT_S) -> int | None:
