@@ -99,15 +99,30 @@ def _send(client, body, *, datadir, key_name, password_file, fee: str) -> dict:
 # -------------------------------------------------------------------------------------------- job
 @click.group()
 def job() -> None:
-    """Training jobs: bundled examples, spec checks, submit, status, cancel, rate."""
+    """Training jobs: bundled examples, spec checks, submit, watch, status, result, cancel, rate.
+
+    \b
+    First job on a local devnet (the submitter may neither train nor verify its own job, so sign
+    with an account that is not a node's; digits-mlp needs 3 workers + 1 verifier = 4 nodes):
+      mindnode devnet --nodes 4 --dir .devnet            (another terminal)
+      export MINDNODE_DATADIR=.devnet/node0
+      mindnode keys import --name client --devnet 9
+      mindnode job submit digits-mlp --key client --wait
+      mindnode job result 1 -o out/
+    """
 
 
 @job.command()
+@click.argument("name", required=False)
 @json_option
-def examples(as_json: bool) -> None:
-    """List the example job specs bundled with mindnode (use a NAME with `job submit`)."""
+def examples(name: str | None, as_json: bool) -> None:
+    """List the example job specs bundled with mindnode (use a NAME with `job submit`); with NAME,
+    print that spec file, to save and edit: `mindnode job examples digits-mlp > my-job.json`."""
     from mindnode.jobs import examples as ex
 
+    if name is not None:
+        click.echo(ex.text(name).decode(), nl=False)
+        return
     rows = []
     for name in ex.names():
         s = ex.resolve(name)
