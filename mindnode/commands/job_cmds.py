@@ -205,7 +205,7 @@ def submit(spec: str, rpc_url, datadir, key_name, password_file, fee, wait: bool
                 raise MindnodeError(f"job {record['id']} is still {record['state']} after {timeout:.0f} s")
             time.sleep(1.0)
     if as_json:
-        _echo_json(record)
+        _echo_json(final_record(record))
     else:
         _print_job(record)
 
@@ -223,6 +223,13 @@ def provider_submitter_warning(c, signer: str) -> str | None:
     return (f"warning: the signing key {signer[:14]}... is a registered provider; it can neither work on nor "
             "verify its own job, so the job needs that many more providers (on a devnet, sign with a key that is "
             "not a node's: `mindnode keys import --name client --devnet 9`, then --key client)")
+
+
+def final_record(r: dict) -> dict:
+    """The job record plus its headline figures at the top level, as the issue's `--json` promises
+    (`.metrics.accuracy`, `.result_id`), so a script need not know they live under `result`."""
+    res = r.get("result") or {}
+    return {**r, "metrics": res.get("metrics", {}), "result_id": res.get("result_id")}
 
 
 def _job_id_of(c, tx_hash: str, timeout: float = SUBMIT_WAIT_S) -> int | None:
@@ -270,7 +277,7 @@ def status(job_id: int | None, tx_hash: str | None, rpc_url, datadir, as_json: b
     with _client(rpc_url, datadir) as c:
         r = c._call("GET", f"/jobs/{job_id}" if job_id is not None else f"/jobs/by-tx/{tx_hash}")
     if as_json:
-        _echo_json(r)
+        _echo_json(final_record(r))
     else:
         _print_job(r)
 

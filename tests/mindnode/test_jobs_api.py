@@ -169,3 +169,13 @@ def test_submitting_with_a_provider_key_warns(client):
     assert _job_record(rpc, 1)["id"] == 1
     with pytest.raises(MindnodeError, match="there is no job 9 on chain"):
         _job_record(rpc, 9)
+
+
+def test_json_record_has_the_headline_figures_at_the_top(client):
+    from mindnode.commands.job_cmds import final_record
+
+    rec = client.get("/jobs/1").json()
+    out = final_record(rec)
+    assert out["metrics"] == {} and out["result_id"] is None and out["payments"] == [] and out["id"] == 1
+    done = final_record({**rec, "result": {"result_id": "bafk", "metrics": {"accuracy": 0.97}}})
+    assert done["metrics"]["accuracy"] == 0.97 and done["result_id"] == "bafk" and set(rec) <= set(done)
