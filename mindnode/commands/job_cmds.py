@@ -188,7 +188,7 @@ def submit(spec: str, rpc_url, datadir, key_name, password_file, fee, wait: bool
         if not wait:
             job_id = _job_id_of(c, tx_hash)
             if as_json:
-                _echo_json({**res, "job_id": job_id})
+                _echo_json({**res, "job_id": job_id, "status": "pending" if job_id is None else "included"})
             elif job_id is None:
                 click.echo(f"job_submit {tx_hash} sent, not in a block yet; `mindnode job status --tx {tx_hash}` "
                            "shows the job once it is")
