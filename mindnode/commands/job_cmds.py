@@ -20,6 +20,8 @@ from mindnode.errors import MindnodeError
 
 DEFAULT_RPC = "http://127.0.0.1:8645"
 TERMINAL = ("done", "failed", "expired", "cancelled")
+#: Seconds `job submit` (without --wait), `cancel` and `rate` wait for their transaction's block.
+SUBMIT_WAIT_S = 30.0
 
 rpc_option = click.option("--rpc", "rpc_url", metavar="URL", default=None, envvar="MINDNODE_RPC",
                           help=f"HTTP API of the node to use [default: the node of --datadir, else {DEFAULT_RPC}].")
@@ -97,15 +99,30 @@ def _send(client, body, *, datadir, key_name, password_file, fee: str) -> dict:
 # -------------------------------------------------------------------------------------------- job
 @click.group()
 def job() -> None:
-    """Training jobs: bundled examples, spec checks, submit, status, cancel, rate."""
+    """Training jobs: bundled examples, spec checks, submit, watch, status, result, cancel, rate.
+
+    \b
+    First job on a local devnet (the submitter may neither train nor verify its own job, so sign
+    with an account that is not a node's; digits-mlp needs 3 workers + 1 verifier = 4 nodes):
+      mindnode devnet --nodes 4 --dir .devnet            (another terminal)
+      export MINDNODE_DATADIR=.devnet/node0
+      mindnode keys import --name client --devnet 9
+      mindnode job submit digits-mlp --key client --wait
+      mindnode job result 1 -o out/
+    """
 
 
 @job.command()
+@click.argument("name", required=False)
 @json_option
-def examples(as_json: bool) -> None:
-    """List the example job specs bundled with mindnode (use a NAME with `job submit`)."""
+def examples(name: str | None, as_json: bool) -> None:
+    """List the example job specs bundled with mindnode (use a NAME with `job submit`); with NAME,
+    print that spec file, to save and edit: `mindnode job examples digits-mlp > my-job.json`."""
     from mindnode.jobs import examples as ex
 
+    if name is not None:
+        click.echo(ex.text(name).decode(), nl=False)
+        return
     rows = []
     for name in ex.names():
         s = ex.resolve(name)
@@ -163,13 +180,20 @@ def submit(spec: str, rpc_url, datadir, key_name, password_file, fee, wait: bool
     s = ex.resolve(spec)
     body = s.submit_body(int(time.time() * 1000))
     with _client(rpc_url, datadir) as c:
+        warning = provider_submitter_warning(c, _signer_address(datadir, key_name))
+        if warning:
+            click.echo(warning, err=True)
         res = _send(c, body, datadir=datadir, key_name=key_name, password_file=password_file, fee=fee)
         tx_hash = res["hash"]
         if not wait:
+            job_id = _job_id_of(c, tx_hash)
             if as_json:
-                _echo_json(res)
+                _echo_json({**res, "job_id": job_id, "status": "pending" if job_id is None else "included"})
+            elif job_id is None:
+                click.echo(f"job_submit {tx_hash} sent, not in a block yet; `mindnode job status --tx {tx_hash}` "
+                           "shows the job once it is")
             else:
-                click.echo(f"job_submit {tx_hash} sent; `mindnode job status --tx {tx_hash}` shows the job")
+                click.echo(f"job {job_id} submitted (tx {tx_hash}); follow it with `mindnode job watch {job_id}`")
             return
         c.wait_tx(tx_hash, timeout=min(timeout, 120))
         deadline = time.monotonic() + timeout
@@ -181,9 +205,43 @@ def submit(spec: str, rpc_url, datadir, key_name, password_file, fee, wait: bool
                 raise MindnodeError(f"job {record['id']} is still {record['state']} after {timeout:.0f} s")
             time.sleep(1.0)
     if as_json:
-        _echo_json(record)
+        _echo_json(final_record(record))
     else:
         _print_job(record)
+
+
+def provider_submitter_warning(c, signer: str) -> str | None:
+    """A job's submitter may neither train nor verify it, so on a small network (a devnet: every node
+    is a provider and submits with its node key by default) a job signed by a provider's key can lack
+    workers or a verifier and fail after training. Say so before the budget is escrowed."""
+    from mindnode.node import errors as node_errors
+
+    try:
+        c._call("GET", f"/providers/{signer}")
+    except node_errors.NotFound:
+        return None
+    return (f"warning: the signing key {signer[:14]}... is a registered provider; it can neither work on nor "
+            "verify its own job, so the job needs that many more providers (on a devnet, sign with a key that is "
+            "not a node's: `mindnode keys import --name client --devnet 9`, then --key client)")
+
+
+def final_record(r: dict) -> dict:
+    """The job record plus its headline figures at the top level, as the issue's `--json` promises
+    (`.metrics.accuracy`, `.result_id`), so a script need not know they live under `result`."""
+    res = r.get("result") or {}
+    return {**r, "metrics": res.get("metrics", {}), "result_id": res.get("result_id")}
+
+
+def _job_id_of(c, tx_hash: str, timeout: float = SUBMIT_WAIT_S) -> int | None:
+    """The id of the job a just-sent job_submit created, once it is in a block (a few seconds), so the
+    user gets the id to `watch` at once; None if it is not included within `timeout`."""
+    from mindnode.node import errors as node_errors
+
+    try:
+        c.wait_tx(tx_hash, timeout=timeout)
+        return c._call("GET", f"/jobs/by-tx/{tx_hash}")["id"]
+    except node_errors.NodeError:
+        return None
 
 
 def _print_job(r: dict) -> None:
@@ -193,7 +251,8 @@ def _print_job(r: dict) -> None:
             ("budget", _nmt(r["budget"])), ("escrow", _nmt(r["escrow"]))]
     if r.get("result"):
         rows += [("result id", r["result"]["result_id"]), ("metrics", r["result"]["metrics"])]
-    if r.get("verified_metric") is not None:
+    if r.get("verified_metric") is not None and (r["state"] == "done" or r.get("verifier_payments")):
+        # only when a verifier's verdict stood: a job failed for want of a verifier has none
         rows.append(("verified " + r["metric"], r["verified_metric"]))
     rows += [("paid", _nmt(r["fee_paid"])), ("refunded", _nmt(r["refunded"])),
              ("payments", [f"{p['provider']}: {_nmt(p['amount'])}" for p in r["payments"]])]
@@ -218,7 +277,7 @@ def status(job_id: int | None, tx_hash: str | None, rpc_url, datadir, as_json: b
     with _client(rpc_url, datadir) as c:
         r = c._call("GET", f"/jobs/{job_id}" if job_id is not None else f"/jobs/by-tx/{tx_hash}")
     if as_json:
-        _echo_json(r)
+        _echo_json(final_record(r))
     else:
         _print_job(r)
 
@@ -249,6 +308,69 @@ def list_(state: str | None, submitter: str | None, rpc_url, datadir, as_json: b
     Console().print(t)
 
 
+# A cancel or rate the chain would refuse is dropped from the block without a trace (the node only
+# checks signature, nonce and fee on entry), so "sent" would be a lie: check what the chain will check
+# first and say why, then wait for the block and report what happened.
+CANCELLABLE = ("open", "running")
+
+
+def check_can_cancel(rec: dict, signer: str) -> None:
+    """Raise a one-line MindnodeError if the chain would refuse `signer`'s job_cancel of job `rec`."""
+    if rec["submitter"] != signer:
+        raise MindnodeError(f"only the submitter ({rec['submitter']}) can cancel job {rec['id']}; you sign with "
+                            f"{signer} (use --key NAME for the submitter's key)")
+    if rec["state"] == "verifying":
+        raise MindnodeError(f"job {rec['id']} has a result being verified and cannot be cancelled")
+    if rec["state"] not in CANCELLABLE:
+        raise MindnodeError(f"job {rec['id']} is already {rec['state']}: nothing to cancel")
+
+
+def check_can_rate(rec: dict, signer: str) -> None:
+    """Raise a one-line MindnodeError if the chain would refuse `signer`'s job_rate of job `rec`."""
+    if rec["submitter"] != signer:
+        raise MindnodeError(f"only the submitter ({rec['submitter']}) can rate job {rec['id']}; you sign with "
+                            f"{signer} (use --key NAME for the submitter's key)")
+    if rec.get("pruned"):
+        raise MindnodeError(f"job {rec['id']} was pruned at height {rec['pruned_height']} and can no longer be rated")
+    if rec["state"] != "done":
+        raise MindnodeError(f"job {rec['id']} is {rec['state']}; only a finished (done) job can be rated")
+    if rec.get("rated"):
+        raise MindnodeError(f"job {rec['id']} is already rated ({rec['rated']})")
+
+
+def _job_record(c, job_id: int) -> dict:
+    from mindnode.node import errors as node_errors
+
+    try:
+        return c._call("GET", f"/jobs/{job_id}")
+    except node_errors.NotFound:
+        raise MindnodeError(f"there is no job {job_id} on chain (`mindnode job list` shows the jobs)") from None
+
+
+def _signer_address(datadir, key_name: str | None) -> str:
+    from mindnode.config import load_config
+
+    dd = datadir_from(datadir)
+    return dd.keystore.find(key_name or load_config(dd).node_key).address_text
+
+
+def _after_tx(c, tx_hash: str, job_id: int, kind: str) -> dict:
+    """Wait for `tx_hash`'s block, then the job's record; a transaction the chain dropped is an error."""
+    from mindnode.node import errors as node_errors
+
+    try:
+        c.wait_tx(tx_hash, timeout=SUBMIT_WAIT_S)
+    except node_errors.NodeError:
+        rec = c._call("GET", f"/jobs/{job_id}")
+        raise MindnodeError(f"{kind} {tx_hash} was not included within {SUBMIT_WAIT_S:.0f} s (the chain refused it "
+                            f"or is stalled); job {job_id} is {rec['state']}") from None
+    return c._call("GET", f"/jobs/{job_id}")
+
+
+def _summary(rec: dict) -> dict:
+    return {k: rec.get(k) for k in ("id", "state", "reason", "refunded", "fee_paid", "rated")}
+
+
 @job.command()
 @click.argument("job_id", type=int)
 @_tx_options
@@ -258,9 +380,15 @@ def cancel(job_id: int, rpc_url, datadir, key_name, password_file, fee, as_json:
     from ledger.txkinds.job_cancel import JobCancel
 
     with _client(rpc_url, datadir) as c:
+        check_can_cancel(_job_record(c, job_id), _signer_address(datadir, key_name))
         res = _send(c, JobCancel(job_id=job_id), datadir=datadir, key_name=key_name, password_file=password_file,
                     fee=fee)
-    _echo_json(res) if as_json else click.echo(f"job_cancel {res['hash']} sent")
+        rec = _after_tx(c, res["hash"], job_id, "job_cancel")
+    if as_json:
+        _echo_json({**res, "status": "included", "job": _summary(rec)})
+    else:
+        click.echo(f"job {job_id} {rec['state']} ({rec['reason']}): refunded {_nmt(rec['refunded'])}, "
+                   f"paid the workers {_nmt(rec['fee_paid'])}")
 
 
 @job.command()
@@ -273,9 +401,37 @@ def rate(job_id: int, score: int, rpc_url, datadir, key_name, password_file, fee
     from ledger.txkinds.job_rate import JobRate
 
     with _client(rpc_url, datadir) as c:
+        check_can_rate(_job_record(c, job_id), _signer_address(datadir, key_name))
         res = _send(c, JobRate(job_id=job_id, score=score), datadir=datadir, key_name=key_name,
                     password_file=password_file, fee=fee)
-    _echo_json(res) if as_json else click.echo(f"job_rate {res['hash']} sent")
+        rec = _after_tx(c, res["hash"], job_id, "job_rate")
+    if as_json:
+        _echo_json({**res, "status": "included", "job": _summary(rec)})
+    else:
+        click.echo(f"job {job_id} rated {rec['rated']}: each paid worker's reputation moved by it")
+
+
+class EtaEstimate:
+    """Seconds until the last step, from the step rate seen since training started (None until two
+    readings of a running job differ; 0 once training is over). Why not the samples/s the workers
+    report: that is throughput per worker of the last window, while the steps seen here include the
+    averaging and network waits the user actually waits for."""
+
+    def __init__(self) -> None:
+        self.first: tuple[float, int] | None = None
+
+    def update(self, now: float, step: int, total: int, state: str) -> float | None:
+        if state in TERMINAL or state == "verifying":
+            return 0.0
+        if state != "running":
+            return None
+        if self.first is None or step < self.first[1]:
+            self.first = (now, step)
+            return None
+        t0, s0 = self.first
+        if step == s0 or now <= t0:
+            return None
+        return round(max(total - step, 0) * (now - t0) / (step - s0), 1)
 
 
 @job.command()
@@ -296,11 +452,14 @@ def watch(job_id: int, interval: float, timeout: float, rpc_url, datadir, as_jso
             return c._call("GET", f"/jobs/{job_id}"), c._call("GET", f"/jobs/{job_id}/progress")
 
         if as_json:
+            eta = EtaEstimate()
             while True:
                 rec, prog = poll()
-                _echo_json({"id": job_id, "state": rec["state"], "step": prog["step"],
-                            "total_steps": prog["total_steps"], "loss": prog["loss"],
-                            "workers": sum(1 for w in rec["assigned"] if w["active"])})
+                total = prog["total_steps"] or rec["steps"]
+                _echo_json({"id": job_id, "state": rec["state"], "step": prog["step"], "total_steps": total,
+                            "loss": prog["loss"], "samples_per_s": prog.get("samples_per_s"),
+                            "workers": sum(1 for w in rec["assigned"] if w["active"]),
+                            "eta_s": eta.update(time.monotonic(), prog["step"], total, rec["state"])})
                 if rec["state"] in TERMINAL:
                     return
                 if time.monotonic() > deadline:
@@ -315,9 +474,10 @@ def watch(job_id: int, interval: float, timeout: float, rpc_url, datadir, as_jso
             while True:
                 rec, prog = poll()
                 loss = "-" if prog["loss"] is None else f"{prog['loss']:.4f}"
-                bar.update(task, total=prog["total_steps"] or None, completed=prog["step"], state=rec["state"],
+                total = prog["total_steps"] or rec["steps"]
+                bar.update(task, total=total, completed=prog["step"], state=rec["state"],
                            loss=loss, workers=sum(1 for w in rec["assigned"] if w["active"]),
-                           steps=f"{prog['step']}/{prog['total_steps'] or '?'}")
+                           steps=f"{prog['step']}/{total}")
                 if rec["state"] in TERMINAL:
                     break
                 if time.monotonic() > deadline:
@@ -437,4 +597,5 @@ def provider_status(address: str | None, rpc_url, datadir, as_json: bool) -> Non
     if as_json:
         _echo_json({"provider": rec, "duties": duties})
         return
-    _table(f"provider {address}", [(k, v) for k, v in rec.items()] + [("duties", duties)])
+    rows = [(k, _nmt(v) + " per 1,000 samples" if k == "price" else v) for k, v in rec.items()]
+    _table(f"provider {address}", rows + [("duties", duties)])

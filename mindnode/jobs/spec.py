@@ -305,6 +305,57 @@ def _check_with_trainer(spec: JobSpec) -> None:
         TrainerJob(t["model"], t["dataset"], t["train"]).validate()
     except SpecError as exc:
         raise JobSpecError(f"job spec rejected by the trainer: {exc}") from None
+    _check_model(spec)
+
+
+#: What the built-in sources feed a model: digits rows of 64 pixels in 10 classes.
+DIGITS_FEATURES, DIGITS_CLASSES = 64, 10
+
+
+def _check_model(spec: JobSpec) -> None:
+    """Build the model on torch's meta device (shapes only: no memory, no weights) so a bad
+    `model.config` (a misspelt key, a string where a list goes) or a model the built-in dataset
+    cannot feed fails here, naming the field, and not on every worker after the budget is escrowed."""
+    import torch
+
+    from trainer.errors import SpecError
+    from trainer.zoo import ModelSpec, build_model
+
+    d = spec.data
+    zoo, cfg = d["model"]["zoo"], d["model"]["config"]
+    try:
+        with torch.device("meta"):
+            build_model(ModelSpec(zoo, cfg))
+    except SpecError as exc:
+        raise _err("model.config", str(exc)) from None
+    source = d["dataset"].get("source")
+    if source == "digits" and zoo == "mlp":
+        if cfg.get("in_dim") != DIGITS_FEATURES:
+            raise _err("model.config.in_dim", f"the digits dataset has {DIGITS_FEATURES} features per sample, "
+                                              f"got in_dim={cfg.get('in_dim')!r}")
+        if cfg.get("out_dim", 0) < DIGITS_CLASSES:
+            raise _err("model.config.out_dim", f"the digits dataset has {DIGITS_CLASSES} classes, "
+                                               f"got out_dim={cfg.get('out_dim')!r}")
+    elif source == "digits" and zoo == "cnn":
+        pixels = cfg.get("in_channels", 1) * cfg.get("image_size", 0) ** 2
+        if pixels != DIGITS_FEATURES:
+            raise _err("model.config.image_size", f"the digits dataset has {DIGITS_FEATURES} pixels per sample "
+                                                  "(image_size 8, in_channels 1), got in_channels * image_size**2 "
+                                                  f"= {pixels}")
+        if cfg.get("out_dim", 0) < DIGITS_CLASSES:
+            raise _err("model.config.out_dim", f"the digits dataset has {DIGITS_CLASSES} classes, "
+                                               f"got out_dim={cfg.get('out_dim')!r}")
+    elif source == "digits":
+        raise _err("model.zoo", f"{zoo} is a byte-level language model; the digits dataset needs mlp or cnn")
+    elif source == "text" and zoo in ("mlp", "cnn"):
+        raise _err("model.zoo", f"the text dataset is next-byte prediction; it needs transformer or lora, not {zoo}")
+    elif source == "text" and zoo in ("transformer", "lora"):
+        base = cfg.get("base", {}) if zoo == "lora" else cfg
+        ctx, model_ctx = d["dataset"]["config"].get("context", 64), base.get("context", 64)
+        if isinstance(ctx, int) and ctx > model_ctx:
+            raise _err("dataset.config.context", f"windows of {ctx} bytes do not fit the model's context of "
+                                                 f"{model_ctx} (model.config{'.base' if zoo == 'lora' else ''}"
+                                                 ".context)")
 
 
 def parse(text: str | bytes, where: str = "job spec") -> JobSpec:

@@ -95,3 +95,21 @@ def test_genesis_inspect_shows_the_jobs_parameters(tmp_path):
     r = run(["genesis", "inspect", str(path)], ok=False)
     assert r.exit_code == 1 and "$.params.jobs.verify_timeout_blocks: expected an integer in 1..1000000, got 0" \
         in r.stderr and r.stderr.count("\n") == 1
+
+
+def test_job_examples_name_prints_the_spec_file_to_edit(tmp_path):
+    from mindnode.jobs import examples as ex
+
+    out = run(["job", "examples", "digits-mlp"]).output
+    assert out == ex.text("digits-mlp").decode() and json.loads(out)["workers"] == 3
+    doc = json.loads(out)
+    doc["workers"] = 2
+    (tmp_path / "my.json").write_text(json.dumps(doc))
+    assert json.loads(run(["job", "show", str(tmp_path / "my.json"), "--json"]).output)["terms"]["workers"] == 2
+    r = run(["job", "examples", "nosuch"], ok=False)
+    assert r.exit_code == 1 and r.stderr.startswith("error: no bundled example 'nosuch'") and "digits-mlp" in r.stderr
+
+
+def test_job_group_help_is_a_quick_start():
+    out = run(["job", "--help"]).output
+    assert "job submit digits-mlp --key client --wait" in out and "--devnet 9" in out

@@ -117,7 +117,9 @@ def test_missing_required_and_mode_rules():
         spec.validate(d)
     with pytest.raises(JobSpecError, match="bytes in canonical form; the limit is 8192"):
         spec.validate(_with("model.config", {"in_dim": 64, "hidden": list(range(3000)), "out_dim": 10}))
-    s = spec.validate(_with("model", {"zoo": "lora", "config": {}, "base": CID}))
+    d = _with("model", {"zoo": "lora", "config": {}, "base": CID})
+    d["dataset"] = {"source": "text"}                     # a language model needs a text dataset
+    s = spec.validate(d)
     assert s.base_model == CID
 
 
@@ -139,3 +141,29 @@ def test_spec_body_is_accepted_on_a_real_chain(tmp_path):
         assert store.account(sub.address).balance == 50 * NMT
     finally:
         store.close()
+
+
+@pytest.mark.parametrize("path,value,field,why", [
+    ("model.config", {"in_dim": 64, "hidden": "big", "out_dim": 10}, "model.config", "hidden must be a list"),
+    ("model.config", {"in_dim": 64, "out_dim": 10, "dropout": 0.1}, "model.config", "unknown config key"),
+    ("model.config", {"in_dim": 65, "out_dim": 10}, "model.config.in_dim", "64 features"),
+    ("model.config", {"in_dim": 64, "out_dim": 2}, "model.config.out_dim", "10 classes"),
+    ("model", {"zoo": "cnn", "config": {"image_size": 9, "out_dim": 10}}, "model.config.image_size", "64 pixels"),
+    ("model", {"zoo": "transformer", "config": {}}, "model.zoo", "needs mlp or cnn"),
+    ("dataset", {"source": "text"}, "model.zoo", "needs transformer or lora"),
+])
+def test_model_config_is_checked_before_the_budget_is_escrowed(path, value, field, why):
+    """A model the zoo cannot build, or one the built-in dataset cannot feed, used to pass `job show`
+    and fail on every worker after submit; now it is one error naming the field."""
+    with pytest.raises(JobSpecError) as exc:
+        spec.validate(_with(path, value))
+    assert f"field {field!r}" in str(exc.value) and why in str(exc.value), str(exc.value)
+    assert spec.validate(_with("model", {"zoo": "cnn", "config": {"image_size": 8, "out_dim": 10}}))
+
+
+def test_text_context_must_fit_the_model():
+    d = json.loads(examples.text("text-lora"))
+    d["dataset"]["config"]["context"] = 64
+    with pytest.raises(JobSpecError, match=r"'dataset.config.context': windows of 64 bytes do not fit the model's "
+                                           r"context of 32 \(model.config.base.context\)"):
+        spec.validate(d)
