@@ -58,6 +58,13 @@ def timing_slack_s(clock: ChainClock) -> int:
     return max(10, 2 * clock.day_s // 24)
 
 
+#: However short the chain's days (devnets use minutes), a heartbeat only this old is never called a
+#: replay: a loaded forwarder or a gossip cache can deliver one that late to a node that just joined
+#: (seen on a 120 s-day devnet: a late joiner banned its bootnode within a second for forwarding
+#: 147 s old heartbeats). Older than a day and this floor (plus the slack) is REJECT.
+STALE_FLOOR_S = 300
+
+
 def classify(data: bytes, *, chain_id: str, clock: ChainClock,
              now_s: int) -> tuple[Validation, Heartbeat | None, str]:
     """(verdict, heartbeat, reason) for a gossiped heartbeat; see the module docstring."""
@@ -75,7 +82,8 @@ def classify(data: bytes, *, chain_id: str, clock: ChainClock,
     if hb.hour >= 24 or "signature" in reason:
         return REJECT, hb, reason
     start = clock.hour_start(hb.day, hb.hour)
-    if start - now_s > timing_slack_s(clock) or now_s - start > clock.day_s + timing_slack_s(clock):
+    slack = timing_slack_s(clock)
+    if start - now_s > slack or now_s - start > max(clock.day_s, STALE_FLOOR_S) + slack:
         return REJECT, hb, f"heartbeat for day {hb.day} hour {hb.hour} is far from the current time"
     # a little early or late: honest if its signature is good, but of no use to a proposer now
     if not verify(hb.provider, heartbeat_message(chain_id, hb.provider, hb.day, hb.hour), hb.signature):

@@ -55,6 +55,16 @@ def test_heartbeat_gossip_verdicts():
     assert _verdict(good.encode() + b"\x00" * 300, now) == REJECT            # over the 256-byte bound
 
 
+def test_late_heartbeats_on_short_days_do_not_cost_the_forwarder():
+    """A 120 s-day devnet: a late joiner was handed heartbeats 147 s old and banned its bootnode."""
+    clock, key = ChainClock(1_000_000, 120), devnet_key(3)
+    now = clock.hour_start(2, 0) + 2
+    old = sign_heartbeat(key, CHAIN, 0, 19)                               # 147 s old, over a day
+    assert now - clock.hour_start(0, 19) == 147
+    assert classify(old.encode(), chain_id=CHAIN, clock=clock, now_s=now)[0] == IGNORE
+    assert classify(old.encode(), chain_id=CHAIN, clock=clock, now_s=now + 300)[0] == REJECT
+
+
 def test_heartbeat_pool_keeps_one_per_hour_of_the_newest_day():
     keys = [PrivateKey(bytes([i]) * 32) for i in range(4)]
     pool = HeartbeatPool(max_providers=3)
