@@ -208,7 +208,8 @@ def close_window(state, ctx, job: Job) -> Job:
     if len(cands) < job.min_workers:
         return _finish(state, ctx, refund_all(state, job), FAILED,
                        f"not enough offers: {len(cands)} eligible, {job.min_workers} needed")
-    picked = choose(job.strategy, state.params, job.id, job.min_class, cands, job.workers, beacon.current(state))
+    n = _workers_leaving_a_verifier(state, job, min(job.workers, len(cands)))
+    picked = choose(job.strategy, state.params, job.id, job.min_class, cands, n, beacon.current(state))
     by_addr = {c.provider: c for c in cands}
     assigned = tuple(Worker(provider=a, price=by_addr[a].offer.price, rank=i, active=True)
                      for i, a in enumerate(picked))
@@ -216,6 +217,20 @@ def close_window(state, ctx, job: Job) -> Job:
         providers.change_active(state, a, +1)
     move_state_index(state, job.id, OPEN, RUNNING)
     return dataclasses.replace(job, state=RUNNING, assigned=assigned)
+
+
+def _workers_leaving_a_verifier(state, job: Job, n: int) -> int:
+    """How many workers to assign: `n`, less as far as `min_workers` allows when assigning `n`
+    would leave no registered provider to verify the job (verifiers are providers that did not
+    train it and did not submit it). Why: on a small network (a three-node devnet, every node a
+    provider) assigning every offer made every such job fail unverified after training, with a
+    refund; one worker fewer trains a little slower and gets verified and paid. One spare is kept,
+    not two: a second (confirming) verifier is needed only after an accusation, and a job without
+    one is refunded, never wrongly slashed. Scans the provider records, as drawing a verifier does."""
+    others = sum(1 for key, _ in state.iter_prefix(b"Jp") if key[2:] != job.submitter)
+    if others - n >= 1:
+        return n
+    return max(job.min_workers, min(n, others - 1))
 
 
 # -- faults while running -------------------------------------------------------------------------

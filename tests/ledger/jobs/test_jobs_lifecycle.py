@@ -332,6 +332,26 @@ def test_offer_rules(chain):
     assert (chain.job(jid).state, chain.job(jid).reason, chain.job(jid).offer_rounds) == (R.OPEN, "", 2)
 
 
+def test_assignment_leaves_one_provider_to_verify_when_min_workers_allows(chain):
+    """Every registered provider offers (P1..P4, VER): assigning all five would leave nobody to
+    verify, so four are assigned and the fifth (the dearest offer) can be drawn as verifier."""
+    chain.block(chain.tx(SUB, submit_body(workers=5, min_workers=2)))
+    jid = max(j.id for j in _jobs(chain))
+    chain.block(*(chain.tx(k, JobOffer(job_id=jid, price=p * NMT, zone="lab"))
+                  for k, p in ((P1, 1), (P2, 2), (P3, 3), (P4, 5), (VER, 6))))
+    chain.blocks_until(chain.job(jid).window_close_height)
+    job = chain.job(jid)
+    assert job.state == R.RUNNING
+    assert [w.provider for w in job.assigned] == [P1.address, P2.address, P3.address, P4.address]
+    # when min_workers asks for everyone, nobody is held back (the job may then fail unverified)
+    chain.block(chain.tx(SUB, submit_body(workers=5, min_workers=5)))
+    jid2 = max(j.id for j in _jobs(chain))
+    chain.block(*(chain.tx(k, JobOffer(job_id=jid2, price=p * NMT, zone="lab"))
+                  for k, p in ((P1, 1), (P2, 2), (P3, 3), (P4, 5), (VER, 6))))
+    chain.blocks_until(chain.job(jid2).window_close_height)
+    assert len(chain.job(jid2).assigned) == 5
+
+
 def test_too_few_offers_fail_after_bounded_rounds_with_full_refund(chain):
     sub0 = chain.balance(SUB)
     chain.block(chain.tx(SUB, submit_body(workers=3, min_workers=2)))
