@@ -18,6 +18,7 @@ from ledger.jobs.control import open_task
 from ledger.jobs.errors import JobError
 from ledger.jobs.lifecycle import _eligible
 from ledger.jobs.records import (
+    DONE,
     JOB_ESCROW,
     OPEN,
     RUNNING,
@@ -90,7 +91,10 @@ def job_to_dict(state, job: Job) -> dict:
             "work": [{"provider": _a(w.provider), "samples": w.samples} for w in res.work], "height": res.height},
         "verifier": _a(job.verifier), "replay_from": job.replay_from, "replay_steps": job.replay_steps,
         "accused": [_a(a) for a in job.accused], "accuser": _a(job.accuser),
-        "verified_metric": job.verified_metric_ppm / rules.PPM if job.state in TERMINAL and res else None,
+        # a verified figure only where a verdict stood (not for a job failed without any verifier)
+        "verified_metric": (job.verified_metric_ppm / rules.PPM
+                            if job.state in TERMINAL and res and (job.state == DONE or job.verifier_payments)
+                            else None),
         "fee_paid": str(job.fee_paid), "refunded": str(job.refunded), "payments": _payments(job.payments),
         "verifier_fees": str(job.verifier_fees), "verifier_payments": _payments(job.verifier_payments),
         "rated": job.rated, "settled_height": job.settled_height,
@@ -110,7 +114,8 @@ def summary_to_dict(s: JobSummary) -> dict:
             "result_id": s.result_cid, "checkpoints": [], "evidence": "",
             "metrics": {m.name: m.value_ppm / rules.PPM for m in s.metrics}, "work": [], "height": None},
         "verifier": "", "replay_from": None, "replay_steps": None, "accused": [], "accuser": "",
-        "verified_metric": s.verified_metric_ppm / rules.PPM if s.result_cid else None,
+        "verified_metric": (s.verified_metric_ppm / rules.PPM
+                            if s.result_cid and (s.state == DONE or s.verifier_payments) else None),
         "fee_paid": str(s.fee_paid), "refunded": str(s.refunded), "payments": _payments(s.payments),
         "verifier_fees": str(s.verifier_fees), "verifier_payments": _payments(s.verifier_payments),
         "rated": s.rated, "settled_height": s.settled_height,
