@@ -27,6 +27,8 @@ from ledger.jobs import beacon, control, providers, rules
 from ledger.jobs.cid import check_cid
 from ledger.jobs.errors import JobError
 from ledger.jobs.records import (
+    ABORT_CODES,
+    ABORT_REASON_CHARS,
     CANCELLED,
     DONE,
     EXPIRED,
@@ -40,6 +42,7 @@ from ledger.jobs.records import (
     T_WINDOW,
     TERMINAL,
     VERIFYING,
+    Abort,
     Job,
     JobSummary,
     Metric,
@@ -280,6 +283,40 @@ def report_missing(state, ctx, sender: bytes, job_id: int, accused: bytes) -> Jo
                       f"only {len(job.active_workers)} workers left, {job.min_workers} needed")
     put_job(state, job)
     return job
+
+
+def abort(state, ctx, sender: bytes, job_id: int, code: str, reason: str) -> Job:
+    """An active worker declares a running job untrainable (`job_abort`): its spec, dataset
+    artifact or base model artifact is unusable, so no group of workers could ever train it. Once
+    strictly more than half of the active workers have declared (one declaration each; a lone
+    worker's own suffices), the job fails with a full refund. Nobody is paid or penalised: the
+    fault is the job's, not the workers'. A colluding majority can abort any job this way, which
+    only hands the submitter its whole budget back (ledger/JOBS.md, "Faults")."""
+    job = _job(state, job_id)
+    me = job.worker(sender)
+    if job.state == VERIFYING and me is not None:
+        raise JobError(f"job {job_id} has a result (posted at height {job.result.height}) being verified: "
+                       "it cannot be declared untrainable")
+    if job.state != RUNNING:
+        raise JobError(f"job {job_id} is {job.state}; only a running job can be declared untrainable")
+    if me is None or not me.active:
+        raise JobError(f"{address_to_text(sender)} is not an active worker of job {job_id}")
+    if code not in ABORT_CODES:
+        raise JobError(f"an abort code is one of {', '.join(ABORT_CODES)}, got {code!r}")
+    if not reason.strip() or not reason.isprintable():
+        raise JobError("an abort needs a reason: printable text, no control characters, "
+                       f"at most {ABORT_REASON_CHARS} characters")
+    if any(a.worker == sender for a in job.aborts):
+        raise JobError(f"{address_to_text(sender)} already declared job {job_id} untrainable")
+    aborts = job.aborts + (Abort(worker=sender, code=code, reason=reason, height=ctx.height),)
+    job = dataclasses.replace(job, aborts=aborts)
+    active = {w.provider for w in job.active_workers}
+    votes = [a for a in aborts if a.worker in active]      # a worker marked missing since no longer counts
+    if len(votes) * 2 <= len(active):
+        put_job(state, job)
+        return job
+    first = votes[0]
+    return _finish(state, ctx, refund_all(state, job), FAILED, f"untrainable: {first.code}: {first.reason}")
 
 
 # -- result and verification ----------------------------------------------------------------------
@@ -601,5 +638,5 @@ def tick(state, ctx) -> None:
     prune_finished(state, ctx)
 
 
-__all__ = ["Metric", "Work", "cancel", "close_window", "offer", "post_result", "prune_finished",
+__all__ = ["Metric", "Work", "abort", "cancel", "close_window", "offer", "post_result", "prune_finished",
            "prune_job", "rate", "report_missing", "submit", "submit_index_key", "tick", "verify"]

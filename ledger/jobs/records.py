@@ -56,6 +56,10 @@ EXPIRED = "expired"         # deadline passed before a result
 CANCELLED = "cancelled"
 TERMINAL = (DONE, FAILED, EXPIRED, CANCELLED)
 
+#: What a `job_abort` may blame: the job's own inputs, never a peer (peers are `job_report_missing`).
+ABORT_CODES = ("dataset", "base_model", "spec")
+ABORT_REASON_CHARS = 160
+
 # timer kinds
 T_WINDOW = b"W"
 T_CHALLENGE = b"C"
@@ -132,6 +136,17 @@ class Result(Record):
 
 
 @record
+class Abort(Record):
+    """An active worker's declaration that the job cannot be trained (`job_abort`): its spec, its
+    dataset artifact or its base model artifact is unusable. `code` is one of `ABORT_CODES`."""
+
+    worker: Annotated[bytes, Bytes(32)]
+    code: Annotated[str, Str(16)]
+    reason: Annotated[str, Str(ABORT_REASON_CHARS)]
+    height: Annotated[int, UInt(64)]
+
+
+@record
 class Payment(Record):
     provider: Annotated[bytes, Bytes(32)]
     amount: Annotated[int, AMOUNT]
@@ -185,6 +200,8 @@ class Job(Record):
     submit_tx: Annotated[bytes, Bytes(max_len=32)] = b""   # the job_submit hash (its `Jh` index entry)
     verifier_fees: Annotated[int, AMOUNT] = 0  # paid from the escrow to the verifiers whose verdict stood
     verifier_payments: Annotated[tuple, ListOf(Payment, rules.MAX_VERIFY_ROUNDS_LIMIT)] = ()
+    # `job_abort` declarations, one per worker (current or former: at most every assigned worker)
+    aborts: Annotated[tuple, ListOf(Abort, rules.MAX_ASSIGNED)] = ()
 
     @property
     def active_workers(self) -> list[Worker]:

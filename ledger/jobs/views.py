@@ -91,6 +91,8 @@ def job_to_dict(state, job: Job) -> dict:
             "work": [{"provider": _a(w.provider), "samples": w.samples} for w in res.work], "height": res.height},
         "verifier": _a(job.verifier), "replay_from": job.replay_from, "replay_steps": job.replay_steps,
         "accused": [_a(a) for a in job.accused], "accuser": _a(job.accuser),
+        "aborts": [{"provider": _a(a.worker), "code": a.code, "reason": a.reason, "height": a.height}
+                   for a in job.aborts],
         # a verified figure only where a verdict stood (not for a job failed without any verifier)
         "verified_metric": (job.verified_metric_ppm / rules.PPM
                             if job.state in TERMINAL and res and (job.state == DONE or job.verifier_payments)
@@ -113,7 +115,7 @@ def summary_to_dict(s: JobSummary) -> dict:
         "result": None if not s.result_cid else {
             "result_id": s.result_cid, "checkpoints": [], "evidence": "",
             "metrics": {m.name: m.value_ppm / rules.PPM for m in s.metrics}, "work": [], "height": None},
-        "verifier": "", "replay_from": None, "replay_steps": None, "accused": [], "accuser": "",
+        "verifier": "", "replay_from": None, "replay_steps": None, "accused": [], "accuser": "", "aborts": [],
         "verified_metric": (s.verified_metric_ppm / rules.PPM
                             if s.result_cid and (s.state == DONE or s.verifier_payments) else None),
         "fee_paid": str(s.fee_paid), "refunded": str(s.refunded), "payments": _payments(s.payments),

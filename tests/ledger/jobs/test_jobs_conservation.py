@@ -1,5 +1,5 @@
 """Property test: whatever order jobs are submitted, offered on, assigned, reported, verified
-(pass or fail, with slashing and verifier fees), cancelled, left to expire, rated or pruned, every
+(pass or fail, with slashing and verifier fees), aborted as untrainable, cancelled, left to expire, rated or pruned, every
 base unit is accounted for: `State.audit()` (total supply), `audit_jobs` (escrow == what
 unfinished jobs hold; each job's and each pruned summary's fee + verifier fees + refund + escrow ==
 budget; the state index and pruning queue match the jobs) and `audit_economics` hold after every
@@ -17,6 +17,7 @@ from ledger.jobs import records as R
 from ledger.jobs.cid import cid_of
 from ledger.jobs.params import JobParams
 from ledger.jobs.views import iter_jobs, iter_summaries, job_view
+from ledger.txkinds.job_abort import JobAbort
 from ledger.txkinds.job_cancel import JobCancel
 from ledger.txkinds.job_offer import JobOffer
 from ledger.txkinds.job_rate import JobRate
@@ -114,6 +115,24 @@ class JobFlows(RuleBasedStateMachine):
         job = data.draw(st.sampled_from(jobs))
         a, b = data.draw(st.lists(st.sampled_from(job.active_workers), min_size=2, max_size=2, unique=True))
         self.c.block(self.c.tx(KEY_OF[a.provider], JobReportMissing(job_id=job.id, worker=b.provider)))
+
+    @rule(data=st.data())
+    def abort(self, data):
+        """Some active workers (or a worker of a verifying job: refused) declare a job untrainable;
+        a majority fails it with a full refund."""
+        jobs = self._jobs((R.RUNNING, R.VERIFYING))
+        if not jobs:
+            return
+        job = data.draw(st.sampled_from(jobs))
+        who = data.draw(st.lists(st.sampled_from(job.active_workers), min_size=1, unique=True))
+        code = data.draw(st.sampled_from(R.ABORT_CODES))
+        errs = self.c.block(*(self.c.tx(KEY_OF[w.provider], JobAbort(job_id=job.id, code=code, reason="bad"))
+                              for w in who))
+        if job.state == R.VERIFYING:
+            assert len(errs) == len(who)
+        after = self.c.job(job.id)
+        if after.state == R.FAILED and after.reason.startswith("untrainable"):
+            assert after.refunded == after.budget and after.fee_paid == 0 and not after.payments
 
     @rule(data=st.data())
     def rate(self, data):
