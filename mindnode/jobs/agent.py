@@ -11,7 +11,8 @@ the p2p blob exchange and the p2p transport, and tests can run several agents in
 Per head, `poll()` reads `provider_duties` and starts at most one task per duty:
 offer on open jobs it meets whose spec validates (at its record price, if within the job's max),
 train assigned jobs
-(rank 0 publishes the weights and checkpoints and posts `job_result`; every surviving worker
+(a job that cannot be trained through its own fault, a bad dataset, base model or spec, is
+declared untrainable with `job_abort` instead of retried; rank 0 publishes the weights and checkpoints and posts `job_result`; every surviving worker
 reports the peers the trainer dropped), verify designated jobs, answer control tasks. A training
 task whose job left `running` on chain is cancelled.
 
@@ -66,6 +67,40 @@ def _describe(exc: BaseException) -> str:
     if isinstance(exc, BaseExceptionGroup):
         return "; ".join(_describe(e) for e in exc.exceptions)
     return f"{type(exc).__name__}: {exc}"
+
+
+def untrainable_cause(exc: BaseException, job: R.Job) -> tuple[str, str, str | None] | None:
+    """(code, reason, missing blob id or None) when a training failure is the job's own fault, so
+    no group of workers could ever train it; None when a peer (or anything else) may be to blame.
+
+    The job's fault: the spec does not parse (`JobSpecError`), the trainer refuses its data or its
+    config (`DatasetError`, `SpecError`), the base model artifact does not fit (`JobSpecError`
+    naming it), or no peer has an artifact it names (`BlobNotFound`: the caller waits and asks
+    again before it believes that). Every leaf of a trio exception group must be such an error: a
+    peer failure next to it keeps the usual handling (report the peer, train again). `code` says
+    which input: "base_model" when the error names `model.base`'s id, "dataset" for data errors or
+    the dataset artifact's id, else "spec"."""
+    from p2p.errors import BlobNotFound
+    from trainer.errors import DatasetError, SpecError, leaf_exceptions
+
+    leaves = leaf_exceptions(exc)
+    if not leaves or not all(isinstance(e, (JobSpecError, DatasetError, SpecError, BlobNotFound)) for e in leaves):
+        return None
+    first = leaves[0]
+    text = str(first)
+    try:
+        spec = job_spec.parse(job.spec, f"job {job.id} spec")
+        base, data = spec.base_model or "", spec.data["dataset"].get("artifact") or ""
+    except JobSpecError:
+        base = data = ""
+    if base and base in text:
+        code, missing = "base_model", base
+    elif isinstance(first, DatasetError) or (data and data in text):
+        code, missing = "dataset", data
+    else:
+        code, missing = "spec", None
+    reason = "".join(c if c.isprintable() else " " for c in _describe(first))[:R.ABORT_REASON_CHARS]
+    return code, reason, (missing or None) if isinstance(first, BlobNotFound) else None
 
 
 class ChainPort(Protocol):
@@ -170,6 +205,44 @@ class ProviderAgent:
             self.errors.append(f"{what}: {exc}")
             log.warning("%s: %s failed: %s", self.peer_id[:12], what, exc)
 
+    # -- untrainable jobs: job_abort ----------------------------------------------------------------
+    #: How long a worker waits before asking again for an artifact no peer had (the blob exchange
+    #: already asked every connected peer; a holder may still be connecting) before it declares
+    #: the job untrainable.
+    missing_blob_wait_s = 30.0
+
+    async def _abort_if_untrainable(self, job: R.Job, assignment: dict, exc: BaseException) -> bool:
+        """When training failed through the job's own fault (`untrainable_cause`), send `job_abort`
+        (once: the job is never trained again here) and return True; a majority of the workers'
+        declarations fails the job with a full refund, instead of leaving it at step 0 until its
+        deadline. An artifact no peer had is asked for again after `missing_blob_wait_s`: if it
+        turns up, True without an abort and poll() trains again (one more attempt). False: not
+        the job's fault (peers), the caller's usual handling applies."""
+        from ledger.txkinds.job_abort import JobAbort
+
+        cause = untrainable_cause(exc, job)
+        if cause is None:
+            return False
+        code, reason, missing = cause
+        if missing is not None:
+            await trio.sleep(self.missing_blob_wait_s)
+            try:
+                await self.blobs.get(missing)
+            except Exception as again:
+                if untrainable_cause(again, job) is None:
+                    return False
+            else:
+                attempts = self._failed.get(job.id, (0, set()))[0] + 1
+                self._failed[job.id] = (attempts, set())          # not tied to this group: poll retries
+                self._training.pop(job.id, None)
+                return True
+        self._failed[job.id] = (self.max_attempts, set(assignment["peers"]))    # never trained again here
+        self._training.pop(job.id, None)
+        log.warning("%s: job %d cannot be trained (%s): declaring it untrainable", self.peer_id[:12], job.id,
+                    reason)
+        await self._submit(JobAbort(job_id=job.id, code=code, reason=reason), f"abort {job.id}")
+        return True
+
     async def _train_guarded(self, scope: trio.CancelScope, job: R.Job, assignment: dict) -> None:
         with scope:
             try:
@@ -178,6 +251,8 @@ class ProviderAgent:
                 self.errors.append(f"train {job.id}: {_describe(exc)}")
                 log.warning("%s: job %d training failed: %s", self.peer_id[:12], job.id, _describe(exc),
                             exc_info=log.isEnabledFor(logging.DEBUG))
+                if await self._abort_if_untrainable(job, assignment, exc):
+                    return
                 # A peer that failed the start (or a round beyond the quorum) is reported; once the
                 # chain marks it missing and assigns a replacement, poll() starts again with the
                 # new group (bounded by max_attempts).
