@@ -51,12 +51,13 @@ def _echo_json(obj: Any) -> None:
 def _table(title: str, rows: list[tuple[str, Any]]) -> None:
     from rich.console import Console
     from rich.table import Table
+    from rich.text import Text
 
     t = Table(title=title, show_header=False, title_justify="left")
     t.add_column(style="bold")
     t.add_column(overflow="fold")
-    for k, v in rows:
-        t.add_row(k, json.dumps(v) if isinstance(v, (dict, list)) else str(v))
+    for k, v in rows:      # values as plain Text: on-chain strings (an abort reason) are not rich markup
+        t.add_row(k, Text(json.dumps(v) if isinstance(v, (dict, list)) else str(v)))
     Console().print(t)
 
 
@@ -258,6 +259,9 @@ def _print_job(r: dict) -> None:
              ("payments", [f"{p['provider']}: {_nmt(p['amount'])}" for p in r["payments"]])]
     if r.get("verifier_payments"):
         rows.append(("verifier fees", [f"{p['provider']}: {_nmt(p['amount'])}" for p in r["verifier_payments"]]))
+    if r.get("aborts"):        # job_abort declarations (a majority fails the job, full refund)
+        rows.append(("untrainable", [f"{a['provider']}: {a['code']}: {a['reason']} (height {a['height']})"
+                                     for a in r["aborts"]]))
     if r.get("pruned"):
         rows.append(("pruned", f"at height {r['pruned_height']}: only the summary is kept (terms, workers, "
                                "offers and checkpoints are gone)"))
@@ -298,13 +302,14 @@ def list_(state: str | None, submitter: str | None, rpc_url, datadir, as_json: b
         return
     from rich.console import Console
     from rich.table import Table
+    from rich.text import Text
 
     t = Table(title="jobs", title_justify="left")
     for col in ("id", "state", "mode", "workers", "budget", "submitter", "reason"):
         t.add_column(col, overflow="fold")
     for r in rows:
         t.add_row(str(r["id"]), r["state"], r["mode"], str(r["workers"]), _nmt(r["budget"]), r["submitter"],
-                  r["reason"])
+                  Text(r["reason"]))       # a worker's abort reason: plain text, not rich markup
     Console().print(t)
 
 

@@ -12,6 +12,7 @@ from test_jobs_dataset_artifact import artifact_spec
 from ledger.genesis import NMT
 from ledger.jobs import records as R
 from ledger.jobs.cid import cid_of
+from ledger.jobs.views import job_view
 from ledger.keys import address_to_text, devnet_key
 from ledger.txkinds.provider_register import ProviderRegister
 from mindnode.jobs.agent import ProviderAgent, untrainable_cause
@@ -53,14 +54,16 @@ async def _run(tmp_path, blobs, spec, wait_s=30.0):
     assert all(p.reputation == 5_000 and p.active_jobs == 0 and p.jobs_failed == 0 for p in rep.values())
     assert {k.address: st.account(k.address).balance for k in (SUB, *PROVIDERS)} == before   # full refund
     assert st.account(R.JOB_ESCROW).balance == 0
+    view = job_view(st, job.id)
     net.store.close()
-    return job, agents
+    return job, agents, view
 
 
 @pytest.mark.timeout(120)
-async def test_a_dataset_artifact_that_is_not_safetensors_fails_the_job_fast_with_a_full_refund(tmp_path):
+async def test_a_dataset_artifact_that_is_not_safetensors_fails_the_job_fast_with_a_full_refund(
+        tmp_path, capsys, monkeypatch):
     blobs = Blobs()
-    job, agents = await _run(tmp_path, blobs, artifact_spec(blobs.put(b"not a safetensors file")))
+    job, agents, view = await _run(tmp_path, blobs, artifact_spec(blobs.put(b"not a safetensors file")))
     assert job.state == R.FAILED, (job.reason, [a.errors for a in agents])
     assert job.reason.startswith("untrainable: dataset: DatasetError: dataset blob is not a valid safetensors")
     assert job.refunded == job.budget and job.fee_paid == 0 and not job.payments and not job.verifier_payments
@@ -69,12 +72,25 @@ async def test_a_dataset_artifact_that_is_not_safetensors_fails_the_job_fast_wit
     # a few blocks after the workers were assigned (not at the deadline: hours on a real network)
     assert job.settled_height - max(a.height for a in job.aborts) == 0
     assert max(a.height for a in job.aborts) - job.window_close_height <= 5
+    assert [(a["code"], a["reason"][:12]) for a in view["aborts"]] == [("dataset", "DatasetError")] * 2
+    # `mindnode job status` prints the reason and the declarations; a worker's reason is its own
+    # text on chain, so rich markup in it (`[/]` made rich raise) is printed as it is
+    from mindnode.commands.job_cmds import _print_job
+
+    monkeypatch.setenv("COLUMNS", "400")
+    _print_job(view)
+    out = capsys.readouterr().out
+    assert "failed (untrainable: dataset: DatasetError: dataset blob is not a valid safetensors file" in out
+    assert out.count(": dataset: DatasetError") == 3          # the state row and one per declaring worker
+    view["reason"] = view["aborts"][0]["reason"] = "untrainable: spec: [/] [bold]x[/bold]"
+    _print_job(view)
+    assert "untrainable: spec: [/] [bold]x[/bold]" in capsys.readouterr().out
 
 
 @pytest.mark.timeout(120)
 async def test_an_artifact_no_peer_has_is_asked_for_again_then_the_job_is_declared_untrainable(tmp_path):
     missing = cid_of(b"nobody published this dataset")
-    job, agents = await _run(tmp_path, PeerBlobs(), artifact_spec(missing), wait_s=0.3)
+    job, agents, _ = await _run(tmp_path, PeerBlobs(), artifact_spec(missing), wait_s=0.3)
     assert job.state == R.FAILED, (job.reason, [a.errors for a in agents])
     assert job.reason.startswith(f"untrainable: dataset: BlobNotFound: no reachable peer had blob {missing}")
 
