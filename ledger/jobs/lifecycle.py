@@ -285,6 +285,16 @@ def report_missing(state, ctx, sender: bytes, job_id: int, accused: bytes) -> Jo
     return job
 
 
+def check_abort_fields(code: str, reason: str) -> None:
+    """Stateless rules of a job_abort body. Why printable: the reason is shown to the submitter
+    (`job status`), and a terminal must not take a worker's escape sequences."""
+    if code not in ABORT_CODES:
+        raise JobError(f"an abort code is one of {', '.join(ABORT_CODES)}, got {code!r}")
+    if not reason.strip() or not reason.isprintable() or len(reason) > ABORT_REASON_CHARS:
+        raise JobError("an abort needs a reason: printable text, no control characters, "
+                       f"at most {ABORT_REASON_CHARS} characters")
+
+
 def abort(state, ctx, sender: bytes, job_id: int, code: str, reason: str) -> Job:
     """An active worker declares a running job untrainable (`job_abort`): its spec, dataset
     artifact or base model artifact is unusable, so no group of workers could ever train it. Once
@@ -301,11 +311,7 @@ def abort(state, ctx, sender: bytes, job_id: int, code: str, reason: str) -> Job
         raise JobError(f"job {job_id} is {job.state}; only a running job can be declared untrainable")
     if me is None or not me.active:
         raise JobError(f"{address_to_text(sender)} is not an active worker of job {job_id}")
-    if code not in ABORT_CODES:
-        raise JobError(f"an abort code is one of {', '.join(ABORT_CODES)}, got {code!r}")
-    if not reason.strip() or not reason.isprintable():
-        raise JobError("an abort needs a reason: printable text, no control characters, "
-                       f"at most {ABORT_REASON_CHARS} characters")
+    check_abort_fields(code, reason)
     if any(a.worker == sender for a in job.aborts):
         raise JobError(f"{address_to_text(sender)} already declared job {job_id} untrainable")
     aborts = job.aborts + (Abort(worker=sender, code=code, reason=reason, height=ctx.height),)

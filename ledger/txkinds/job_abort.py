@@ -12,8 +12,7 @@ from typing import Annotated
 
 from ledger.codec import Str, UInt
 from ledger.jobs import lifecycle
-from ledger.jobs.errors import JobError
-from ledger.jobs.records import ABORT_CODES, ABORT_REASON_CHARS
+from ledger.jobs.records import ABORT_REASON_CHARS
 from ledger.registry import TxBody, tx_kind
 
 
@@ -24,8 +23,7 @@ class JobAbort(TxBody):
     reason: Annotated[str, Str(ABORT_REASON_CHARS)]
 
     def check(self, params):
-        if self.code not in ABORT_CODES:
-            raise JobError(f"an abort code is one of {', '.join(ABORT_CODES)}, got {self.code!r}")
+        lifecycle.check_abort_fields(self.code, self.reason)
 
     def apply(self, state, ctx, tx):
         lifecycle.abort(state, ctx, tx.sender, self.job_id, self.code, self.reason)
