@@ -4,7 +4,9 @@ base unit is accounted for: `State.audit()` (total supply), `audit_jobs` (escrow
 unfinished jobs hold; each job's and each pruned summary's fee + verifier fees + refund + escrow ==
 budget; the state index and pruning queue match the jobs) and `audit_economics` hold after every
 block. The chain prunes finished jobs 4 blocks after they settle, at most one per block, so pruning
-interleaves with everything else."""
+interleaves with everything else. Half of the clean verdicts are audited (`audit_bps` 5,000), and
+verdicts name workers or measure metrics at random, so audits agree, accuse and dispute metrics
+(deciders, false-clean penalties) among the rest."""
 
 import dataclasses
 
@@ -27,7 +29,7 @@ from ledger.txkinds.stake import StakeTx
 
 KEY_OF = {k.address: k for k in PROVIDERS}
 GENESIS = make_genesis(dataclasses.replace(PARAMS, jobs=dataclasses.replace(
-    JobParams(), job_retention_blocks=4, max_prunes_per_block=1)))
+    JobParams(), job_retention_blocks=4, max_prunes_per_block=1, audit_bps=5_000)))
 
 
 class JobFlows(RuleBasedStateMachine):
