@@ -18,6 +18,7 @@ from ledger.jobs.control import open_task
 from ledger.jobs.errors import JobError
 from ledger.jobs.lifecycle import _eligible
 from ledger.jobs.records import (
+    A_AUDIT,
     JOB_ESCROW,
     OPEN,
     RUNNING,
@@ -90,12 +91,24 @@ def job_to_dict(state, job: Job) -> dict:
             "work": [{"provider": _a(w.provider), "samples": w.samples} for w in res.work], "height": res.height},
         "verifier": _a(job.verifier), "replay_from": job.replay_from, "replay_steps": job.replay_steps,
         "accused": [_a(a) for a in job.accused], "accuser": _a(job.accuser),
+        "audit": audit_view(job),
         "verified_metric": job.verified_metric_ppm / rules.PPM if job.state in TERMINAL and res else None,
         "fee_paid": str(job.fee_paid), "refunded": str(job.refunded), "payments": _payments(job.payments),
         "verifier_fees": str(job.verifier_fees), "verifier_payments": _payments(job.verifier_payments),
         "rated": job.rated, "settled_height": job.settled_height,
         "submit_tx": job.submit_tx.hex(), "pruned": False, "pruned_height": None,
     }
+
+
+def audit_view(job: Job) -> dict | None:
+    """The audit of the job's clean verdict (ledger/JOBS.md "Audits"), None when there was none:
+    phase ``draw`` (the next block decides), ``audit`` (an auditor replays, or replayed: see
+    `auditor`), ``dispute`` (a decider settles a disagreement)."""
+    if not job.audit:
+        return None
+    return {"phase": job.audit, "clean_verifier": _a(job.clean_by), "clean_metric": job.clean_metric_ppm / rules.PPM,
+            "draw_height": job.audit_height, "auditor": _a(job.auditor),
+            "audit_metric": job.audit_metric_ppm / rules.PPM if job.auditor else None}
 
 
 def summary_to_dict(s: JobSummary) -> dict:
@@ -110,7 +123,7 @@ def summary_to_dict(s: JobSummary) -> dict:
             "result_id": s.result_cid, "checkpoints": [], "evidence": "",
             "metrics": {m.name: m.value_ppm / rules.PPM for m in s.metrics}, "work": [], "height": None},
         "verifier": "", "replay_from": None, "replay_steps": None, "accused": [], "accuser": "",
-        "verified_metric": s.verified_metric_ppm / rules.PPM if s.result_cid else None,
+        "audit": None, "verified_metric": s.verified_metric_ppm / rules.PPM if s.result_cid else None,
         "fee_paid": str(s.fee_paid), "refunded": str(s.refunded), "payments": _payments(s.payments),
         "verifier_fees": str(s.verifier_fees), "verifier_payments": _payments(s.verifier_payments),
         "rated": s.rated, "settled_height": s.settled_height,
@@ -182,7 +195,7 @@ def provider_duties(state, addr: bytes) -> dict:
     for job in jobs_in(state, VERIFYING):
         if job.verifier == addr:
             verify.append({"job_id": job.id, "replay_from": job.replay_from, "replay_steps": job.replay_steps,
-                           "due_height": job.verify_due_height})
+                           "due_height": job.verify_due_height, "audit": job.audit == A_AUDIT})
     task = open_task(state, addr)
     return {"offerable": offerable, "assigned": assigned, "verify": verify,
             "control_task": None if task is None else {"task_id": task.task_id, "seed": task.seed.hex(),

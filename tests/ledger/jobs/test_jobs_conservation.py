@@ -28,6 +28,7 @@ from ledger.txkinds.job_verify import JobVerify
 from ledger.txkinds.stake import StakeTx
 
 KEY_OF = {k.address: k for k in PROVIDERS}
+AUDIT_PHASES: set[str] = set()       # audit phases the machine reached (checked after the run)
 GENESIS = make_genesis(dataclasses.replace(PARAMS, jobs=dataclasses.replace(
     JobParams(), job_retention_blocks=4, max_prunes_per_block=1, audit_bps=5_000)))
 
@@ -95,7 +96,9 @@ class JobFlows(RuleBasedStateMachine):
         self.result(data)
         for _ in range(3):
             self.c.block()
-        self.verify(data)
+        for _ in range(data.draw(st.integers(1, 3))):     # then an auditor's / a decider's verdict
+            self.verify(data)
+            self.c.block()
 
     @rule(data=st.data())
     def verify(self, data):
@@ -149,8 +152,16 @@ class JobFlows(RuleBasedStateMachine):
             v = job_view(state, jid)
             assert v["pruned"] == (jid in pruned)
             assert sum(int(p["amount"]) for p in v["verifier_payments"]) == int(v["verifier_fees"])
+            if v["audit"] is not None and v["state"] == R.VERIFYING and v["audit"]["phase"] != R.A_DRAW:
+                assert v["verifier"]                      # an audit or a dispute always waits on someone
         for s in iter_summaries(state):
             assert s.pruned_height - s.settled_height >= 5      # later when the per-block bound is reached
+        for j in iter_jobs(state):
+            if j.audit:
+                AUDIT_PHASES.add(j.audit)
+                # a clean verdict under audit is one verifier; never paid twice, at most 3 verdicts stood
+                assert len(j.verifier_payments) <= 3 and len({p.provider for p in j.verifier_payments}) == len(
+                    j.verifier_payments)
         for p in PROVIDERS:
             prov = self.c.provider(p)
             assert prov.active_jobs == sum(1 for j in self._jobs((R.RUNNING, R.VERIFYING))
@@ -160,3 +171,10 @@ class JobFlows(RuleBasedStateMachine):
 TestJobFlows = JobFlows.TestCase
 TestJobFlows.settings = settings(max_examples=60, stateful_step_count=25, deadline=None,
                                  suppress_health_check=[HealthCheck.too_slow])
+
+
+def test_the_machine_reaches_every_audit_phase():
+    """Runs after TestJobFlows in this module: the random flows did exercise audits."""
+    if not AUDIT_PHASES:
+        TestJobFlows().runTest()
+    assert {R.A_DRAW, R.A_AUDIT, R.A_DISPUTE} <= AUDIT_PHASES
