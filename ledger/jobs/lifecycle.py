@@ -468,6 +468,16 @@ def _decide(state, ctx, job: Job, sender: bytes, bad_workers: tuple, metric_ppm:
     jp = state.params.jobs
     bad = set(bad_workers)
     stood: list[bytes] = []
+    if job.accused and not job.clean_by and not bad & set(job.accused):
+        # A confirmer contradicts the accusation: one of the two is wrong (a lying accuser, or a
+        # lazy or lying confirmer), so a decider breaks the tie when one is available; the
+        # confirmer's verdict is then judged like an audited clean verdict. Else it settles.
+        addr = _draw_verifier(state, job) if len(job.tried_verifiers) < jp.max_verify_rounds else None
+        if addr is not None:
+            job = dataclasses.replace(job, audit=A_DISPUTE, clean_by=sender, clean_metric_ppm=metric_ppm)
+            job = _assign_verifier(state, ctx, job, addr)
+            put_job(state, job)
+            return job
     if job.clean_by:
         # A disputed audit. The clean verdict stands if the decider confirms no accused worker and
         # measured the same metric; otherwise it was lazy or lying: not paid, `rep_false_clean`.

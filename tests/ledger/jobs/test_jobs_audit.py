@@ -237,3 +237,33 @@ def test_audit_params_are_validated():
         job_params_from_plain({"audit_bps": 10_001})
     with pytest.raises(GenesisError, match="audit_metric_tolerance_ppm"):
         job_params_from_plain({"audit_metric_tolerance_ppm": -1})
+
+
+@pytest.mark.parametrize("decider_confirms", [True, False])
+def test_a_contradicted_accusation_goes_to_a_decider(chain, decider_confirms):
+    """Accuser names P2, the confirmer finds nothing: one of the two is wrong, so a third verifier
+    decides (the confirmer's clean verdict is judged like an audited one)."""
+    job = _to_verdict(chain)
+    accuser = job.verifier
+    chain.block(_verdict(chain, job, bad=(P2,)))
+    job = chain.job(job.id)
+    confirmer = job.verifier
+    chain.block(_verdict(chain, job))
+    job = chain.job(job.id)
+    assert job.state == R.VERIFYING and job.audit == R.A_DISPUTE and job.clean_by == confirmer
+    decider = job.verifier
+    assert decider not in (accuser, confirmer, b"") and job.accused == (P2.address,)
+    chain.block(_verdict(chain, job, bad=(P2,) if decider_confirms else ()))
+    job = chain.job(job.id)
+    paid = [(p.provider, p.amount) for p in job.verifier_payments]
+    if decider_confirms:
+        assert job.state == R.FAILED and job.fee_paid == 7 * NMT
+        assert paid == [(accuser, VFEE), (decider, VFEE)]
+        assert chain.provider(KEY_OF[confirmer]).reputation == START - JP.rep_false_clean
+        assert chain.provider(P2).reputation == START - JP.rep_failed_verification_penalty
+    else:
+        assert job.state == R.DONE and job.fee_paid == 9 * NMT
+        assert paid == [(confirmer, VFEE), (decider, VFEE)]
+        assert chain.provider(KEY_OF[accuser]).reputation == START - JP.rep_false_accusation_penalty
+        assert chain.provider(P2).reputation == START + 100
+    chain.audit()
