@@ -344,10 +344,21 @@ def _designate_verifier(state, ctx, job: Job) -> Job:
         job = dataclasses.replace(job, replay_from=beacon.draw(beacon.current(state), b"replay",
                                                                job.id.to_bytes(8, "big")) % span)
     addr = _draw_verifier(state, job)
+    if addr is None and job.audit == A_DISPUTE and job.accused and not job.auditor:
+        return _settle_contradicted(state, ctx, job)      # no decider for a contradicted accusation
     if addr is None:
         return _fail_unverified(state, ctx, job, "no eligible verifier (a registered provider that did not "
                                                  "train the job)")
     return _assign_verifier(state, ctx, job, addr)
+
+
+def _draw_next_verifier(state, ctx, job: Job) -> Job:
+    """A verdict that calls for another verifier (a confirmer, a decider) has it drawn by the NEXT
+    block's end-block hook (the challenge timer), not by this block's beacon: that one is known
+    before the block, so the verdict's poster could time its verdict to pick who is drawn next."""
+    h = ctx.height + 1
+    state.put(timer_key(h, job.id, T_CHALLENGE), b"")
+    return dataclasses.replace(job, verifier=b"", challenge_height=h)
 
 
 def _fail_unverified(state, ctx, job: Job, reason: str) -> Job:
@@ -428,7 +439,7 @@ def _to_decider(state, ctx, job: Job, what: str) -> Job:
         # Drawing one anyway would also overflow `Job.tried_verifiers`.
         return _fail_unverified(state, ctx, job, f"{what} by verifier {len(job.tried_verifiers)} of "
                                                  f"{len(job.tried_verifiers)} left no round to confirm it")
-    return _designate_verifier(state, ctx, job)
+    return _draw_next_verifier(state, ctx, job)
 
 
 def audit_draw(state, ctx, job: Job) -> Job:
@@ -442,6 +453,13 @@ def audit_draw(state, ctx, job: Job) -> Job:
     if addr is None:                  # nobody left to audit: the clean verdict stands as before audits
         return _settle_clean(state, ctx, job)
     return _assign_verifier(state, ctx, dataclasses.replace(job, audit=A_AUDIT), addr)
+
+
+def _settle_contradicted(state, ctx, job: Job) -> Job:
+    """No decider for a contradicted accusation: the confirmer's clean verdict settles, the
+    accuser loses `rep_false_accusation_penalty` (as before deciders existed)."""
+    providers.adjust_reputation(state, job.accuser, -state.params.jobs.rep_false_accusation_penalty)
+    return _settle(state, ctx, job, set(), job.clean_metric_ppm, (job.clean_by,))
 
 
 def _settle_clean(state, ctx, job: Job) -> Job:
@@ -470,14 +488,14 @@ def _decide(state, ctx, job: Job, sender: bytes, bad_workers: tuple, metric_ppm:
     stood: list[bytes] = []
     if job.accused and not job.clean_by and not bad & set(job.accused):
         # A confirmer contradicts the accusation: one of the two is wrong (a lying accuser, or a
-        # lazy or lying confirmer), so a decider breaks the tie when one is available; the
-        # confirmer's verdict is then judged like an audited clean verdict. Else it settles.
-        addr = _draw_verifier(state, job) if len(job.tried_verifiers) < jp.max_verify_rounds else None
-        if addr is not None:
-            job = dataclasses.replace(job, audit=A_DISPUTE, clean_by=sender, clean_metric_ppm=metric_ppm)
-            job = _assign_verifier(state, ctx, job, addr)
-            put_job(state, job)
-            return job
+        # lazy or lying confirmer), so a decider (drawn next block) breaks the tie when a round is
+        # left; the confirmer's verdict is then judged like an audited clean verdict.
+        job = dataclasses.replace(job, audit=A_DISPUTE, clean_by=sender, clean_metric_ppm=metric_ppm)
+        if len(job.tried_verifiers) >= jp.max_verify_rounds:
+            return _settle_contradicted(state, ctx, job)
+        job = _draw_next_verifier(state, ctx, job)
+        put_job(state, job)
+        return job
     if job.clean_by:
         # A disputed audit. The clean verdict stands if the decider confirms no accused worker and
         # measured the same metric; otherwise it was lazy or lying: not paid, `rep_false_clean`.

@@ -142,6 +142,7 @@ async def test_digits_mlp_trained_verified_and_paid(tmp_path, tamper):
     else:
         assert not verdict.ok and "differs" in verdict.reason
         chain.send((KEY_OF[job.verifier], verify.verify_body(job, verdict, "accuracy")))
+        chain.send()                # the confirmer is drawn from the next block's beacon
         job = chain.job(1)          # the accusation is confirmed by the other verifier, on the same steps
         assert job.state == R.VERIFYING and len(job.accused) == 3
         again = verify.verify_result(spec, ds, blobs, weights, job.replay_from, job.replay_steps)

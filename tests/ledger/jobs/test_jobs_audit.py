@@ -125,6 +125,9 @@ def test_audit_accusation_confirmed_the_clean_verifier_loses_fee_and_reputation(
     chain.block(_verdict(chain, job, bad=(P2,)))
     job = chain.job(job.id)
     assert job.audit == R.A_DISPUTE and job.accused == (P2.address,) and job.accuser == auditor
+    assert job.verifier == b"" and job.challenge_height == chain.height + 1   # drawn from the next block
+    chain.block()
+    job = chain.job(job.id)
     decider = job.verifier
     assert decider not in (first, auditor, b"") and job.tried_verifiers == (first, auditor, decider)
     chain.block(_verdict(chain, job, bad=(P2,)))
@@ -144,6 +147,7 @@ def test_a_lying_auditor_alone_cannot_slash_or_unpay(chain):
     job, first = _clean_then_audit(chain)
     auditor = job.verifier
     chain.block(_verdict(chain, job, bad=(P1, P2, P3)))
+    chain.block()
     job = chain.job(job.id)
     decider = job.verifier
     chain.block(_verdict(chain, job, metric=961_000))
@@ -162,6 +166,7 @@ def test_metric_dispute_the_decider_sides_with_the_auditor(chain):
     job, first = _clean_then_audit(chain, metric=960_000)
     auditor = job.verifier
     chain.block(_verdict(chain, job, metric=900_000))
+    chain.block()
     job = chain.job(job.id)
     assert job.audit == R.A_DISPUTE and job.accused == () and job.auditor == auditor
     decider = job.verifier
@@ -179,6 +184,7 @@ def test_metric_dispute_the_decider_sides_with_the_first_verifier(chain):
     job, first = _clean_then_audit(chain, metric=960_000)
     auditor = job.verifier
     chain.block(_verdict(chain, job, metric=800_000))
+    chain.block()
     job = chain.job(job.id)
     decider = job.verifier
     chain.block(_verdict(chain, job, metric=959_000))
@@ -246,9 +252,11 @@ def test_a_contradicted_accusation_goes_to_a_decider(chain, decider_confirms):
     job = _to_verdict(chain)
     accuser = job.verifier
     chain.block(_verdict(chain, job, bad=(P2,)))
+    chain.block()
     job = chain.job(job.id)
     confirmer = job.verifier
     chain.block(_verdict(chain, job))
+    chain.block()
     job = chain.job(job.id)
     assert job.state == R.VERIFYING and job.audit == R.A_DISPUTE and job.clean_by == confirmer
     decider = job.verifier
