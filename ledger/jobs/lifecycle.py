@@ -344,7 +344,7 @@ def _designate_verifier(state, ctx, job: Job) -> Job:
         job = dataclasses.replace(job, replay_from=beacon.draw(beacon.current(state), b"replay",
                                                                job.id.to_bytes(8, "big")) % span)
     addr = _draw_verifier(state, job)
-    if addr is None and job.audit == A_DISPUTE and job.accused and not job.auditor:
+    if addr is None and _contradicted_accusation(job):
         return _settle_contradicted(state, ctx, job)      # no decider for a contradicted accusation
     if addr is None:
         return _fail_unverified(state, ctx, job, "no eligible verifier (a registered provider that did not "
@@ -374,6 +374,8 @@ def verify_timeout(state, ctx, job: Job) -> Job:
         addr = _draw_verifier(state, job) if len(job.tried_verifiers) < jp.max_verify_rounds else None
         return _settle_clean(state, ctx, job) if addr is None else _assign_verifier(state, ctx, job, addr)
     if len(job.tried_verifiers) >= jp.max_verify_rounds:
+        if _contradicted_accusation(job):             # silent deciders: the confirmer's verdict settles
+            return _settle_contradicted(state, ctx, job)
         return _fail_unverified(state, ctx, job, f"no verdict from {len(job.tried_verifiers)} verifiers")
     return _designate_verifier(state, ctx, job)
 
@@ -453,6 +455,11 @@ def audit_draw(state, ctx, job: Job) -> Job:
     if addr is None:                  # nobody left to audit: the clean verdict stands as before audits
         return _settle_clean(state, ctx, job)
     return _assign_verifier(state, ctx, dataclasses.replace(job, audit=A_AUDIT), addr)
+
+
+def _contradicted_accusation(job: Job) -> bool:
+    """A dispute opened by a confirmer that found none of the accused (not by an auditor)."""
+    return job.audit == A_DISPUTE and bool(job.accused) and not job.auditor
 
 
 def _settle_contradicted(state, ctx, job: Job) -> Job:

@@ -275,3 +275,30 @@ def test_a_contradicted_accusation_goes_to_a_decider(chain, decider_confirms):
         assert chain.provider(KEY_OF[accuser]).reputation == START - JP.rep_false_accusation_penalty
         assert chain.provider(P2).reputation == START + 100
     chain.audit()
+
+
+def test_a_silent_decider_in_the_last_round_leaves_the_confirmer_verdict(tmp_path):
+    """max_verify_rounds 3: accuser, contradicting confirmer, silent decider -> settled on the
+    confirmer's verdict as before deciders (work paid, the accuser -1,000), not refunded."""
+    c = _chain(tmp_path / "c", max_verify_rounds=3)
+    try:
+        job = _to_verdict(c)
+        accuser = job.verifier
+        c.block(_verdict(c, job, bad=(P2,)))
+        c.block()
+        job = c.job(job.id)
+        confirmer = job.verifier
+        c.block(_verdict(c, job))
+        c.block()
+        job = c.job(job.id)
+        decider = job.verifier
+        assert job.audit == R.A_DISPUTE and decider not in (accuser, confirmer, b"")
+        c.blocks_until(job.verify_due_height)
+        job = c.job(job.id)
+        assert job.state == R.DONE and job.fee_paid == 9 * NMT
+        assert [(p.provider, p.amount) for p in job.verifier_payments] == [(confirmer, VFEE)]
+        assert c.provider(KEY_OF[accuser]).reputation == START - JP.rep_false_accusation_penalty
+        assert c.provider(KEY_OF[decider]).reputation == START - JP.rep_silent_verifier_penalty
+        c.audit()
+    finally:
+        c.close()
