@@ -7,9 +7,14 @@ chain) -> ``done`` | ``failed``; ``open``/``running`` -> ``expired`` (deadline) 
 offers after `max_offer_rounds` windows, too few workers left, no verifier). A finished job is
 pruned to a `JobSummary` `job_retention_blocks` after it settled (`prune_finished`).
 
+Verification: a first clean verdict is audited with probability `audit_bps` (drawn in the next
+block); an accusation is confirmed by a second verifier; a disagreement (an audit against a
+clean verdict, a confirmer against an accusation) is settled by a third, the decider. Every
+verifier a verdict calls for is drawn from the next block's beacon (ledger/JOBS.md "Audits").
+
 Transactions call the functions at the top; the end-block hook calls `tick`, which closes offer
-windows, issues verification challenges, times out verifiers, expires deadlines, runs the
-control tasks and prunes old finished jobs. The policy numbers come from the genesis
+windows, issues verification challenges (and draws audits, confirmers, deciders), times out
+verifiers, expires deadlines, runs the control tasks and prunes old finished jobs. The policy numbers come from the genesis
 (`state.params.jobs`, `ledger.jobs.params`). Each function either completes or raises `JobError` (the executor reverts).
 Rules and numbers: ledger/JOBS.md.
 """
