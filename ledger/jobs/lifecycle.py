@@ -7,9 +7,14 @@ chain) -> ``done`` | ``failed``; ``open``/``running`` -> ``expired`` (deadline) 
 offers after `max_offer_rounds` windows, too few workers left, no verifier). A finished job is
 pruned to a `JobSummary` `job_retention_blocks` after it settled (`prune_finished`).
 
+Verification: a first clean verdict is audited with probability `audit_bps` (drawn in the next
+block); an accusation is confirmed by a second verifier; a disagreement (an audit against a
+clean verdict, a confirmer against an accusation) is settled by a third, the decider. Every
+verifier a verdict calls for is drawn from the next block's beacon (ledger/JOBS.md "Audits").
+
 Transactions call the functions at the top; the end-block hook calls `tick`, which closes offer
-windows, issues verification challenges, times out verifiers, expires deadlines, runs the
-control tasks and prunes old finished jobs. The policy numbers come from the genesis
+windows, issues verification challenges (and draws audits, confirmers, deciders), times out
+verifiers, expires deadlines, runs the control tasks and prunes old finished jobs. The policy numbers come from the genesis
 (`state.params.jobs`, `ledger.jobs.params`). Each function either completes or raises `JobError` (the executor reverts).
 Rules and numbers: ledger/JOBS.md.
 """
@@ -27,6 +32,9 @@ from ledger.jobs import beacon, control, providers, rules
 from ledger.jobs.cid import check_cid
 from ledger.jobs.errors import JobError
 from ledger.jobs.records import (
+    A_AUDIT,
+    A_DISPUTE,
+    A_DRAW,
     ABORT_CODES,
     ABORT_REASON_CHARS,
     CANCELLED,
@@ -37,6 +45,7 @@ from ledger.jobs.records import (
     JOB_ESCROW,
     OPEN,
     RUNNING,
+    T_AUDIT,
     T_CHALLENGE,
     T_VERIFY_TIMEOUT,
     T_WINDOW,
@@ -366,13 +375,11 @@ def post_result(state, ctx, sender: bytes, job_id: int, result_cid: str, metrics
     return job
 
 
-def _designate_verifier(state, ctx, job: Job) -> Job:
-    """Draw the verifier (and, unless an accusation awaits confirmation, the replay range) from
-    the beacon of this block."""
+def _draw_verifier(state, job: Job) -> bytes | None:
+    """The registered provider with the lowest beacon draw of this block among those that never
+    worked on the job, are not the submitter and were not tried yet (None: nobody is eligible)."""
     seed = beacon.current(state)
     jid = job.id.to_bytes(8, "big")
-    span = job.steps - job.replay_steps + 1
-    replay_from = job.replay_from if job.accused else beacon.draw(seed, b"replay", jid) % span
     excluded = {w.provider for w in job.assigned} | set(job.tried_verifiers) | {job.submitter}
     best = None
     for key, _ in state.iter_prefix(b"Jp"):
@@ -382,13 +389,39 @@ def _designate_verifier(state, ctx, job: Job) -> Job:
         d = beacon.draw(seed, b"verifier", jid, addr)
         if best is None or d < best[0]:
             best = (d, addr)
-    if best is None:
-        return _fail_unverified(state, ctx, job, "no eligible verifier (a registered provider that did not "
-                                                 "train the job)")
+    return None if best is None else best[1]
+
+
+def _assign_verifier(state, ctx, job: Job, addr: bytes) -> Job:
     due = ctx.height + state.params.jobs.verify_timeout_blocks
     state.put(timer_key(due, job.id, T_VERIFY_TIMEOUT), b"")
-    return dataclasses.replace(job, verifier=best[1], tried_verifiers=job.tried_verifiers + (best[1],),
-                               replay_from=replay_from, verify_due_height=due)
+    return dataclasses.replace(job, verifier=addr, tried_verifiers=job.tried_verifiers + (addr,),
+                               verify_due_height=due)
+
+
+def _designate_verifier(state, ctx, job: Job) -> Job:
+    """Draw the verifier (and, for the first verdict only, the replay range) from the beacon of
+    this block. Confirmers, auditors and deciders replay the same steps as the first verifier."""
+    if not job.accused and not job.audit:
+        span = job.steps - job.replay_steps + 1
+        job = dataclasses.replace(job, replay_from=beacon.draw(beacon.current(state), b"replay",
+                                                               job.id.to_bytes(8, "big")) % span)
+    addr = _draw_verifier(state, job)
+    if addr is None and _contradicted_accusation(job):
+        return _settle_contradicted(state, ctx, job)      # no decider for a contradicted accusation
+    if addr is None:
+        return _fail_unverified(state, ctx, job, "no eligible verifier (a registered provider that did not "
+                                                 "train the job)")
+    return _assign_verifier(state, ctx, job, addr)
+
+
+def _draw_next_verifier(state, ctx, job: Job) -> Job:
+    """A verdict that calls for another verifier (a confirmer, a decider) has it drawn by the NEXT
+    block's end-block hook (the challenge timer), not by this block's beacon: that one is known
+    before the block, so the verdict's poster could time its verdict to pick who is drawn next."""
+    h = ctx.height + 1
+    state.put(timer_key(h, job.id, T_CHALLENGE), b"")
+    return dataclasses.replace(job, verifier=b"", challenge_height=h)
 
 
 def _fail_unverified(state, ctx, job: Job, reason: str) -> Job:
@@ -398,7 +431,14 @@ def _fail_unverified(state, ctx, job: Job, reason: str) -> Job:
 def verify_timeout(state, ctx, job: Job) -> Job:
     jp = state.params.jobs
     providers.adjust_reputation(state, job.verifier, -jp.rep_silent_verifier_penalty)
+    if job.audit == A_AUDIT:
+        # A silent auditor: another one, else the clean verdict stands (the audit could not take
+        # place; the workers and the first verifier did nothing wrong that anyone saw).
+        addr = _draw_verifier(state, job) if len(job.tried_verifiers) < jp.max_verify_rounds else None
+        return _settle_clean(state, ctx, job) if addr is None else _assign_verifier(state, ctx, job, addr)
     if len(job.tried_verifiers) >= jp.max_verify_rounds:
+        if _contradicted_accusation(job):             # silent deciders: the confirmer's verdict settles
+            return _settle_contradicted(state, ctx, job)
         return _fail_unverified(state, ctx, job, f"no verdict from {len(job.tried_verifiers)} verifiers")
     return _designate_verifier(state, ctx, job)
 
@@ -410,6 +450,13 @@ def _ppm_text(v: int) -> str:
 
 def criterion_met(job: Job, metric_ppm: int) -> bool:
     return metric_ppm >= job.threshold_ppm if job.metric_op == ">=" else metric_ppm <= job.threshold_ppm
+
+
+def metrics_agree(state, a_ppm: int, b_ppm: int) -> bool:
+    """Two verdicts measured the same metric of the same published weights on the same split: on
+    one machine bitwise, across CPUs a held-out sample whose top logits tie within rounding may
+    flip. `audit_metric_tolerance_ppm` bounds that (ledger/JOBS.md "Audits")."""
+    return abs(a_ppm - b_ppm) <= state.params.jobs.audit_metric_tolerance_ppm
 
 
 def verify(state, ctx, sender: bytes, job_id: int, replay_from: int, replay_steps: int, bad_workers: tuple,
@@ -425,33 +472,130 @@ def verify(state, ctx, sender: bytes, job_id: int, replay_from: int, replay_step
     workers = {w.provider for w in job.result.work}
     if len(set(bad_workers)) != len(bad_workers) or not set(bad_workers) <= workers:
         raise JobError("bad_workers must list distinct workers of the result")
-    if bad_workers and not job.accused:
+    jp = state.params.jobs
+    if job.audit == A_AUDIT:
+        job = _audit_verdict(state, ctx, job, sender, tuple(sorted(bad_workers)), metric_ppm)
+        put_job(state, job)
+        return job
+    if bad_workers and not job.accused and job.audit != A_DISPUTE:
         # An accusation slashes only once a second, independently drawn verifier confirms it on the
         # same steps: a lone (or the submitter's sybil) verifier cannot get honest workers slashed.
         job = dataclasses.replace(job, accused=tuple(sorted(bad_workers)), accuser=sender, verifier=b"")
-        if len(job.tried_verifiers) >= state.params.jobs.max_verify_rounds:
-            # No round left for a confirmer: like "no confirmer available" (refund, nobody punished
-            # or paid). Drawing one anyway would also overflow `Job.tried_verifiers`.
-            job = _fail_unverified(state, ctx, job, f"an accusation by verifier {len(job.tried_verifiers)} of "
-                                                    f"{len(job.tried_verifiers)} left no round to confirm it")
-        else:
-            job = _designate_verifier(state, ctx, job)
+        job = _to_decider(state, ctx, job, "an accusation")
         put_job(state, job)
         return job
-    day = _day(state, ctx.now_s)
+    if not bad_workers and not job.accused and not job.audit and jp.audit_bps:
+        # A first clean verdict: recorded, and the beacon of the NEXT block decides whether it is
+        # audited. This block's beacon is known before the block (it hashes the parent), so a
+        # verifier could time its verdict to a block that draws no audit.
+        h = ctx.height + 1
+        state.put(timer_key(h, job.id, T_AUDIT), b"")
+        job = dataclasses.replace(job, audit=A_DRAW, clean_by=sender, clean_metric_ppm=metric_ppm, verifier=b"",
+                                  audit_height=h)
+        put_job(state, job)
+        return job
+    return _decide(state, ctx, job, sender, bad_workers, metric_ppm)
+
+
+def _to_decider(state, ctx, job: Job, what: str) -> Job:
+    """Draw the verifier who settles a disagreement (an accusation to confirm, or an audit that
+    contradicts a clean verdict); no round left -> refund, nobody punished or paid."""
+    if len(job.tried_verifiers) >= state.params.jobs.max_verify_rounds:
+        # Drawing one anyway would also overflow `Job.tried_verifiers`.
+        return _fail_unverified(state, ctx, job, f"{what} by verifier {len(job.tried_verifiers)} of "
+                                                 f"{len(job.tried_verifiers)} left no round to confirm it")
+    return _draw_next_verifier(state, ctx, job)
+
+
+def audit_draw(state, ctx, job: Job) -> Job:
+    """End-block of the block after a clean verdict: with probability `audit_bps` (this block's
+    beacon) an auditor is drawn like a verifier, on the same steps; else the verdict settles."""
+    jp = state.params.jobs
+    d = beacon.draw(beacon.current(state), b"audit", job.id.to_bytes(8, "big")) % 10_000
+    if d >= jp.audit_bps or len(job.tried_verifiers) >= jp.max_verify_rounds:
+        return _settle_clean(state, ctx, job)
+    addr = _draw_verifier(state, job)
+    if addr is None:                  # nobody left to audit: the clean verdict stands as before audits
+        return _settle_clean(state, ctx, job)
+    return _assign_verifier(state, ctx, dataclasses.replace(job, audit=A_AUDIT), addr)
+
+
+def _contradicted_accusation(job: Job) -> bool:
+    """A dispute opened by a confirmer that found none of the accused (not by an auditor)."""
+    return job.audit == A_DISPUTE and bool(job.accused) and not job.auditor
+
+
+def _settle_contradicted(state, ctx, job: Job) -> Job:
+    """No decider for a contradicted accusation: the confirmer's clean verdict settles, the
+    accuser loses `rep_false_accusation_penalty` (as before deciders existed)."""
+    providers.adjust_reputation(state, job.accuser, -state.params.jobs.rep_false_accusation_penalty)
+    return _settle(state, ctx, job, set(), job.clean_metric_ppm, (job.clean_by,))
+
+
+def _settle_clean(state, ctx, job: Job) -> Job:
+    """The recorded clean verdict stands alone (not audited, or the audit could not take place)."""
+    return _settle(state, ctx, job, set(), job.clean_metric_ppm, (job.clean_by,))
+
+
+def _audit_verdict(state, ctx, job: Job, sender: bytes, bad: tuple, metric_ppm: int) -> Job:
+    job = dataclasses.replace(job, auditor=sender, audit_metric_ppm=metric_ppm)
+    if not bad and metrics_agree(state, metric_ppm, job.clean_metric_ppm):
+        # The audit agrees: settle exactly as the clean verdict alone would have; both are paid.
+        return _settle(state, ctx, job, set(), job.clean_metric_ppm, (job.clean_by, sender))
+    # Disagreement: one of the two is wrong and neither outweighs the other, so a third verifier
+    # decides. If the auditor named workers, it is an accusation like a first verdict's.
+    if bad:
+        job = dataclasses.replace(job, accused=bad, accuser=sender)
+    job = dataclasses.replace(job, audit=A_DISPUTE, verifier=b"")
+    return _to_decider(state, ctx, job, "an audit that contradicts the clean verdict")
+
+
+def _decide(state, ctx, job: Job, sender: bytes, bad_workers: tuple, metric_ppm: int) -> Job:
+    """The verdict that settles the job: a lone clean one (audits off), a confirmer's after an
+    accusation, or a decider's after a disputed audit. Only what two verdicts agree on punishes."""
     jp = state.params.jobs
     bad = set(bad_workers)
-    # The verifiers whose verdict stood, in posting order: an accuser only once confirmed (then
-    # both are paid); a contradicted accuser loses reputation and is not paid.
-    stood: tuple[bytes, ...] = (sender,)
+    stood: list[bytes] = []
+    if job.accused and not job.clean_by and not bad & set(job.accused):
+        # A confirmer contradicts the accusation: one of the two is wrong (a lying accuser, or a
+        # lazy or lying confirmer), so a decider (drawn next block) breaks the tie when a round is
+        # left; the confirmer's verdict is then judged like an audited clean verdict.
+        job = dataclasses.replace(job, audit=A_DISPUTE, clean_by=sender, clean_metric_ppm=metric_ppm)
+        if len(job.tried_verifiers) >= jp.max_verify_rounds:
+            return _settle_contradicted(state, ctx, job)
+        job = _draw_next_verifier(state, ctx, job)
+        put_job(state, job)
+        return job
+    if job.clean_by:
+        # A disputed audit. The clean verdict stands if the decider confirms no accused worker and
+        # measured the same metric; otherwise it was lazy or lying: not paid, `rep_false_clean`.
+        bad &= set(job.accused)          # a decider alone (after two clean verdicts) cannot accuse
+        if not bad and metrics_agree(state, job.clean_metric_ppm, metric_ppm):
+            stood.append(job.clean_by)
+        else:
+            providers.adjust_reputation(state, job.clean_by, -jp.rep_false_clean)
+        if not job.accused:              # the auditor's verdict was clean too, its metric differed
+            if metrics_agree(state, job.audit_metric_ppm, metric_ppm):
+                stood.append(job.auditor)
+            else:
+                providers.adjust_reputation(state, job.auditor, -jp.rep_false_clean)
     if job.accused:
         bad &= set(job.accused)
         if bad:
-            providers.adjust_reputation(state, job.accuser, jp.rep_verifier)
-            stood = (job.accuser, sender)
+            stood.append(job.accuser)
         else:
             providers.adjust_reputation(state, job.accuser, -jp.rep_false_accusation_penalty)
-    providers.adjust_reputation(state, sender, jp.rep_verifier)
+    stood.append(sender)
+    return _settle(state, ctx, job, bad, metric_ppm, tuple(stood))
+
+
+def _settle(state, ctx, job: Job, bad: set, metric_ppm: int, stood: tuple[bytes, ...]) -> Job:
+    """Pay the work minus `bad` and the verifiers whose verdict stood (in posting order, each
+    +`rep_verifier`); punish `bad`; finish done (accepted) or failed."""
+    day = _day(state, ctx.now_s)
+    jp = state.params.jobs
+    for addr in stood:
+        providers.adjust_reputation(state, addr, jp.rep_verifier)
     for addr in sorted(bad):
         providers.adjust_reputation(state, addr, -jp.rep_failed_verification_penalty, jobs_failed=1)
         providers.slash_provider(state, addr, jp.slash_fraction_bps)
@@ -575,7 +719,7 @@ def prune_job(state, ctx, job_id: int) -> JobSummary | None:
     for addr, _ in offers_of(state, job_id):
         state.delete(offer_key(job_id, addr))
     for h, kind in ((job.window_close_height, T_WINDOW), (job.challenge_height, T_CHALLENGE),
-                    (job.verify_due_height, T_VERIFY_TIMEOUT)):
+                    (job.verify_due_height, T_VERIFY_TIMEOUT), (job.audit_height, T_AUDIT)):
         if h:
             _delete_if_present(state, timer_key(h, job_id, kind))
     _delete_if_present(state, deadline_key(job.deadline_ms, job_id))
@@ -624,8 +768,10 @@ def tick(state, ctx) -> None:
             job = close_window(state, ctx, job)
         elif kind == T_CHALLENGE and job.state == VERIFYING and job.challenge_height == h and not job.verifier:
             job = _designate_verifier(state, ctx, job)
-        elif kind == T_VERIFY_TIMEOUT and job.state == VERIFYING and job.verify_due_height == h:
+        elif kind == T_VERIFY_TIMEOUT and job.state == VERIFYING and job.verify_due_height == h and job.verifier:
             job = verify_timeout(state, ctx, job)
+        elif kind == T_AUDIT and job.state == VERIFYING and job.audit == A_DRAW and job.audit_height == h:
+            job = audit_draw(state, ctx, job)
         else:
             continue
         put_job(state, job)
@@ -644,5 +790,5 @@ def tick(state, ctx) -> None:
     prune_finished(state, ctx)
 
 
-__all__ = ["Metric", "Work", "abort", "cancel", "close_window", "offer", "post_result", "prune_finished",
+__all__ = ["Metric", "Work", "abort", "audit_draw", "cancel", "close_window", "offer", "post_result", "prune_finished",
            "prune_job", "rate", "report_missing", "submit", "submit_index_key", "tick", "verify"]

@@ -44,6 +44,8 @@ class JobParams:
     verify_timeout_blocks: int = 30         # a designated verifier has this long to post its verdict
     max_verify_rounds: int = 4              # verifiers tried (confirmers included) before a refund
     verifier_fee_bps: int = 500             # each verifier whose verdict stood: this share of the claimed work value
+    audit_bps: int = 1_000                  # chance that a clean verdict is audited by a second verifier (10%)
+    audit_metric_tolerance_ppm: int = 5_000  # two verdicts' metrics agree within this (0.5 points of accuracy)
     cancel_running_fee_bps: int = 1_000     # cancelling an assigned job pays this share of the budget
     slash_fraction_bps: int = 1_000         # stake slashed from a worker whose work failed verification
     control_interval_blocks: int = 50       # a control task every this many blocks
@@ -57,6 +59,7 @@ class JobParams:
     rep_rating_step: int = 50               # a rating r in 1..5 moves each paid worker by (r - 3) * step
     rep_failed_verification_penalty: int = 1_000
     rep_false_accusation_penalty: int = 1_000   # an accuser the confirming verifier contradicted
+    rep_false_clean: int = 1_000            # a clean verdict a decider contradicted (lazy or lying verifier)
     rep_dropped_penalty: int = 500          # reported missing by its co-workers
     rep_expired_penalty: int = 100          # active worker of a job whose deadline passed without a result
     rep_silent_verifier_penalty: int = 100  # a designated verifier that posted no verdict in time
@@ -75,6 +78,8 @@ RANGES: dict[str, tuple[int, int]] = {
     "verify_timeout_blocks": (1, 1_000_000),
     "max_verify_rounds": (1, VERIFY_ROUNDS_LIMIT),
     "verifier_fee_bps": _BPS,
+    "audit_bps": _BPS,
+    "audit_metric_tolerance_ppm": (0, 1_000_000),
     "cancel_running_fee_bps": _BPS,
     "slash_fraction_bps": _BPS,
     "control_interval_blocks": (1, 10**9),

@@ -8,7 +8,7 @@ key                                         value
 ``Jj`` + job id (8 B BE)                    `Job`: the whole life of one job (see lifecycle.py)
 ``Jo`` + job id + provider                  `Offer`: a provider's offer on an open job
 ``Jt`` + height (8 B BE) + job id + kind    ``b""``: a timer due at that height (window close,
-                                            verification challenge, verification timeout)
+                                            verification challenge, verification timeout, audit draw)
 ``Jd`` + deadline ms (8 B BE) + job id      ``b""``: the job's deadline (expiry index)
 ``Jb``                                      `Beacon`: the chain's running random beacon
 ``Jk`` + provider                           `ControlTask`: an open known-answer task
@@ -64,6 +64,12 @@ ABORT_REASON_CHARS = 160
 T_WINDOW = b"W"
 T_CHALLENGE = b"C"
 T_VERIFY_TIMEOUT = b"V"
+T_AUDIT = b"A"              # the block whose beacon decides whether a clean verdict is audited
+
+# audit phases of a verifying job (`Job.audit`; ledger/JOBS.md "Audits")
+A_DRAW = "draw"             # a clean verdict is recorded; the next block's beacon decides on an audit
+A_AUDIT = "audit"           # an auditor (a second verifier, same steps) is designated
+A_DISPUTE = "dispute"       # the audit disagreed with the clean verdict; a decider is designated
 
 
 @record
@@ -202,6 +208,14 @@ class Job(Record):
     verifier_payments: Annotated[tuple, ListOf(Payment, rules.MAX_VERIFY_ROUNDS_LIMIT)] = ()
     # `job_abort` declarations, one per worker (current or former: at most every assigned worker)
     aborts: Annotated[tuple, ListOf(Abort, rules.MAX_ASSIGNED)] = ()
+    # Audits of clean verdicts (ledger/JOBS.md "Audits"): the phase ("" = none), the clean verdict
+    # under audit (its verifier and metric), the auditor and its metric, the draw block.
+    audit: Annotated[str, Str(8)] = ""
+    clean_by: Annotated[bytes, Bytes(max_len=32)] = b""
+    clean_metric_ppm: Annotated[int, UInt(64)] = 0
+    auditor: Annotated[bytes, Bytes(max_len=32)] = b""
+    audit_metric_ppm: Annotated[int, UInt(64)] = 0
+    audit_height: Annotated[int, UInt(64)] = 0
 
     @property
     def active_workers(self) -> list[Worker]:

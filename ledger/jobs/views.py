@@ -18,6 +18,7 @@ from ledger.jobs.control import open_task
 from ledger.jobs.errors import JobError
 from ledger.jobs.lifecycle import _eligible
 from ledger.jobs.records import (
+    A_AUDIT,
     DONE,
     JOB_ESCROW,
     OPEN,
@@ -93,6 +94,7 @@ def job_to_dict(state, job: Job) -> dict:
         "accused": [_a(a) for a in job.accused], "accuser": _a(job.accuser),
         "aborts": [{"provider": _a(a.worker), "code": a.code, "reason": a.reason, "height": a.height}
                    for a in job.aborts],
+        "audit": audit_view(job),
         # a verified figure only where a verdict stood (not for a job failed without any verifier)
         "verified_metric": (job.verified_metric_ppm / rules.PPM
                             if job.state in TERMINAL and res and (job.state == DONE or job.verifier_payments)
@@ -102,6 +104,17 @@ def job_to_dict(state, job: Job) -> dict:
         "rated": job.rated, "settled_height": job.settled_height,
         "submit_tx": job.submit_tx.hex(), "pruned": False, "pruned_height": None,
     }
+
+
+def audit_view(job: Job) -> dict | None:
+    """The audit of the job's clean verdict (ledger/JOBS.md "Audits"), None when there was none:
+    phase ``draw`` (the next block decides), ``audit`` (an auditor replays, or replayed: see
+    `auditor`), ``dispute`` (a decider settles a disagreement)."""
+    if not job.audit:
+        return None
+    return {"phase": job.audit, "clean_verifier": _a(job.clean_by), "clean_metric": job.clean_metric_ppm / rules.PPM,
+            "draw_height": job.audit_height, "auditor": _a(job.auditor),
+            "audit_metric": job.audit_metric_ppm / rules.PPM if job.auditor else None}
 
 
 def summary_to_dict(s: JobSummary) -> dict:
@@ -116,6 +129,7 @@ def summary_to_dict(s: JobSummary) -> dict:
             "result_id": s.result_cid, "checkpoints": [], "evidence": "",
             "metrics": {m.name: m.value_ppm / rules.PPM for m in s.metrics}, "work": [], "height": None},
         "verifier": "", "replay_from": None, "replay_steps": None, "accused": [], "accuser": "", "aborts": [],
+        "audit": None,
         "verified_metric": (s.verified_metric_ppm / rules.PPM
                             if s.result_cid and (s.state == DONE or s.verifier_payments) else None),
         "fee_paid": str(s.fee_paid), "refunded": str(s.refunded), "payments": _payments(s.payments),
@@ -189,7 +203,7 @@ def provider_duties(state, addr: bytes) -> dict:
     for job in jobs_in(state, VERIFYING):
         if job.verifier == addr:
             verify.append({"job_id": job.id, "replay_from": job.replay_from, "replay_steps": job.replay_steps,
-                           "due_height": job.verify_due_height})
+                           "due_height": job.verify_due_height, "audit": job.audit == A_AUDIT})
     task = open_task(state, addr)
     return {"offerable": offerable, "assigned": assigned, "verify": verify,
             "control_task": None if task is None else {"task_id": task.task_id, "seed": task.seed.hex(),

@@ -146,6 +146,8 @@ class ProviderAgent:
         self.run_worker = run_worker
         # TEST-ONLY (mindnode/node/faults.py, cheat-result): rewrites (weights, metrics) before posting.
         self.result_hook: Callable[[bytes, dict], tuple[bytes, dict]] | None = None
+        # TEST-ONLY (faults.py, lazy-verifier): first verdicts copy the claim without replaying.
+        self.lazy_verifier = False
 
     async def run(self, new_head: Callable[[], Awaitable[None]]) -> None:
         """Poll after every new head until cancelled (`new_head()` returns when one arrived)."""
@@ -339,6 +341,8 @@ class ProviderAgent:
         await self._submit(body, f"result {job.id}")
 
     async def verify(self, job: R.Job) -> None:
+        if self.lazy_verifier and (lazy := self._lazy_verdict(job)) is not None:
+            return await self._submit(lazy, f"lazy verdict {job.id}")
         spec = job_spec.parse(job.spec, f"job {job.id} spec")
         if spec.data["mode"] == "async":
             return await self.verify_async(job, spec)
@@ -357,6 +361,13 @@ class ProviderAgent:
         else:
             body = verify.verify_body(job, verdict, job.metric)
         await self._submit(body, f"verdict {job.id}")
+
+    @staticmethod
+    def _lazy_verdict(job: R.Job):
+        """TEST-ONLY ``lazy-verifier`` (mindnode/node/faults.py)."""
+        from mindnode.node import faults
+
+        return faults.lazy_verdict(job)
 
     # -- signed gradient sketches (sync attribution) ------------------------------------------------
     def _sketch_signing(self, spec) -> dict:

@@ -22,6 +22,11 @@ Values (comma-separated):
 * ``cheat-async`` -- when this provider trains an async (DiLoCo) job, every local step moves its
   parameters 3x as far as its optimizer says (`scale_local_updates`), so the delta it sends into
   each averaging round is not what its data gives; per-worker replay must name it alone.
+* ``lazy-verifier`` -- when this provider is a job's first verifier, it posts a clean verdict
+  copying the poster's claimed metric without fetching or replaying anything (`lazy_verdict`): the
+  verifier the chain's random audit (ledger/JOBS.md "Audits") must catch on a cheating job. Drawn
+  as an auditor or a decider it replays honestly (those verdicts are not audited), so a test can
+  make every spare provider lazy and still see an honest audit whichever one the beacon draws first.
 """
 
 from __future__ import annotations
@@ -29,7 +34,8 @@ from __future__ import annotations
 import os
 
 ENV = "MINDNODE_TEST_FAULTS"
-KNOWN = {"double-seal", "debug-api", "few-heartbeats", "cheat-gradients", "cheat-result", "cheat-async"}
+KNOWN = {"double-seal", "debug-api", "few-heartbeats", "cheat-gradients", "cheat-result", "cheat-async",
+         "lazy-verifier"}
 
 #: What ``cheat-gradients`` multiplies a worker's local gradient by.
 CHEAT_GRADIENT_FACTOR = 3.0
@@ -92,3 +98,15 @@ def scale_local_updates(worker, factor: float = CHEAT_ASYNC_FACTOR) -> None:
         return out
 
     worker._local_step = cheating_step
+
+
+def lazy_verdict(job):
+    """The ``lazy-verifier``'s `job_verify` body for `job`, or None when it must verify honestly
+    (it is an auditor or a decider): nobody named, the claimed acceptance metric copied."""
+    from ledger.txkinds.job_verify import JobVerify
+
+    if job.audit or job.accused:
+        return None
+    claimed = next(m.value_ppm for m in job.result.metrics if m.name == job.metric)
+    return JobVerify(job_id=job.id, replay_from=job.replay_from, replay_steps=job.replay_steps, bad_workers=(),
+                     metric_ppm=claimed)

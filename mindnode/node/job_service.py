@@ -343,12 +343,15 @@ class JobService:
             log.warning("provider registration refused: %s", exc)
 
     def _apply_result_fault(self, agent) -> None:
-        """TEST-ONLY (faults.py, cheat-result): this node posts made-up results."""
-        if "cheat-result" in self.svc.faults:
-            from mindnode.node import faults
+        """TEST-ONLY (faults.py, cheat-result, lazy-verifier): made-up results, lazy first verdicts."""
+        from mindnode.node import faults
 
+        if "cheat-result" in self.svc.faults:
             log.warning("TEST FAULT cheat-result: this node posts made-up weights and metrics")
             agent.result_hook = faults.make_up_result
+        if "lazy-verifier" in self.svc.faults:
+            log.warning("TEST FAULT lazy-verifier: this node's first verdicts copy the claimed metric unreplayed")
+            agent.lazy_verifier = True
 
     async def run(self, provide: bool, ready: trio.Event) -> None:
         from mindnode.jobs.agent import ProviderAgent

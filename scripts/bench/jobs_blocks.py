@@ -5,7 +5,10 @@ same chain with the jobs begin/end hooks unregistered), a block of N `job_submit
 that closes N offer windows (4 offers each, 3 workers assigned per job), and, when the tree has
 pruning (`ledger.jobs.params`), a block that prunes `max_prunes_per_block` finished jobs and
 `provider_duties` through the state index vs a full scan of every job (the old way) with N
-finished jobs in state.
+finished jobs in state. Then N more jobs run to a result and get a clean verdict each: the block
+of N verdicts, and, on a tree with audits (`audit_bps`, ledger/JOBS.md "Audits"), the next block
+(the audit draw: most settle, `audit_bps` of them get an auditor) and the block of the auditors'
+verdicts; `verdict_phase_ms` sums the blocks a verdict costs in the tree measured.
 
 `--tree PATH` imports the ledger from another checkout (e.g. /work/main) to measure "before".
 Prints one JSON object. Times are CPU milliseconds of the whole process (`time.process_time`, all
@@ -91,6 +94,60 @@ def empty_ms(b: Bench, n: int) -> float:
     return statistics.median(b.block() for _ in range(n)) * 1000
 
 
+def verdicts(b: Bench, body: dict, out: dict) -> None:
+    """N jobs to a clean verdict each; time the verdict block and what follows it (see docstring)."""
+    from ledger.jobs.cid import cid_of
+    from ledger.txkinds.job_result import JobResult
+    from ledger.txkinds.job_verify import JobVerify
+
+    key_of = {k.address: k for k in PROVIDERS}
+    first = R.load(b.store.state(), R.JOB_COUNTER_KEY, R.Counter).next
+    b.block([b.tx(SUB, JobSubmit(**body)) for _ in range(N)])
+    ids = range(first, first + N)
+    close = b.store.height + body["offer_window"]
+    offers = [b.tx(PROVIDERS[(j * 4 + i) % N], JobOffer(job_id=j, price=NMT, zone="z")) for j in ids for i in range(4)]
+    for i in range(0, len(offers), 400):
+        b.block(offers[i:i + 400])
+    while b.store.height < close:
+        b.block()
+    results = []
+    for j in ids:
+        job = R.get_job(b.store.state(), j)
+        results.append(b.tx(key_of[job.assigned[0].provider], JobResult(
+            job_id=j, result_cid=cid_of(b"%d" % j), metrics=(R.Metric(name="accuracy", value_ppm=990_000),),
+            work=tuple(R.Work(provider=w.provider, samples=1000) for w in job.assigned), checkpoints=())))
+    b.block(results)
+    challenge = R.get_job(b.store.state(), first).challenge_height
+    while b.store.height < challenge:
+        b.block()
+
+    def verdict_txs():
+        txs = []
+        for j in ids:
+            job = R.get_job(b.store.state(), j)
+            if job.state == R.VERIFYING and job.verifier:
+                txs.append(b.tx(key_of[job.verifier], JobVerify(job_id=j, replay_from=job.replay_from,
+                                                                 replay_steps=job.replay_steps, bad_workers=(),
+                                                                 metric_ppm=990_000)))
+        return txs
+
+    txs = verdict_txs()
+    assert len(txs) == N
+    out["block_of_verdicts_ms"] = b.block(txs) * 1000
+    total = out["block_of_verdicts_ms"]
+    audits = JobParams is not None and hasattr(JobParams(), "audit_bps")
+    if audits:
+        out["audit_bps"] = b.store.params.jobs.audit_bps
+        out["block_audit_draw_ms"] = b.block() * 1000
+        txs = verdict_txs()
+        out["audited_jobs"] = len(txs)
+        out["block_of_audit_verdicts_ms"] = b.block(txs) * 1000
+        total += out["block_audit_draw_ms"] + out["block_of_audit_verdicts_ms"]
+    out["verdict_phase_ms"] = total
+    done = sum(1 for j in ids if R.get_job(b.store.state(), j).state == R.DONE)
+    assert done == N, done
+
+
 def main() -> None:
     out: dict = {"jobs": N, "tree": ARGS.tree, "has_pruning": JobParams is not None}
     with tempfile.TemporaryDirectory() as d:
@@ -157,6 +214,7 @@ def main() -> None:
             while next(iter(b.store.state().iter_prefix(b"Jf")), None) is not None:
                 b.block()
             out["empty_block_ms_after_pruning"] = empty_ms(b, 10)   # N summaries in state, no job records
+        verdicts(b, body, out)
         b.store.close()
     out["ratio_empty_with_over_without_hooks"] = out["empty_block_ms"] / out["empty_block_ms_without_jobs_hooks"]
     print(json.dumps({k: round(v, 3) if isinstance(v, float) else v for k, v in out.items()}))

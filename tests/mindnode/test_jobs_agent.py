@@ -30,9 +30,10 @@ PROVIDERS = [devnet_key(i) for i in range(2, 7)]         # 4 that offer, the las
 class LocalNet:
     """One store, a pool of pending transactions, a sealing task: a one-process devnet."""
 
-    def __init__(self, path, providers=PROVIDERS, day_s=100):
+    def __init__(self, path, providers=PROVIDERS, day_s=100, jobs=None):
+        extra = {} if jobs is None else {"jobs": jobs}       # jobs: a JobParams (e.g. audits always on)
         g = Genesis(chain_id=CHAIN, timestamp=1_700_000_000,
-                    params=Params(min_validator_stake=NMT, day_s=day_s, month_s=1000),
+                    params=Params(min_validator_stake=NMT, day_s=day_s, month_s=1000, **extra),
                     accounts=tuple(GenesisAccount(k.address, 1000 * NMT) for k in (SUB, *providers)),
                     validators=(GenesisValidator(V0.address, 10 * NMT),), allocation_start=1_700_000_000,
                     allocation=(AllocationRow("mining", 1000 * NMT, 0, 24, pool="mining"),

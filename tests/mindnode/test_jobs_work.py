@@ -127,17 +127,22 @@ async def test_digits_mlp_trained_verified_and_paid(tmp_path, tamper):
         early = verify.verify_result(spec, ds, blobs, weights, 10, 5, initial_world=3)   # before the 1st ckpt
         assert early.ok and (early.start_step, early.end_step) == (0, 50), early
         chain.send((KEY_OF[job.verifier], verify.verify_body(job, verdict, "accuracy")))
+        chain.send()                  # the next block's beacon decides on an audit (audit_bps, 10%)
         job = chain.job(1)
+        if job.audit == R.A_AUDIT:    # the other verifier replays the same steps: the same verdict
+            chain.send((KEY_OF[job.verifier], verify.verify_body(job, verdict, "accuracy")))
+            job = chain.job(1)
         assert job.state == R.DONE and job.verified_metric_ppm >= 950_000
         # fee = 3 workers x 12,800 samples x 0.1 NMT / 1,000 = 3.84 NMT; 50% shared equally
         assert job.fee_paid == 3 * 12_800 * (NMT // 10) // 1000 == 3_840_000_000_000_000_000
         assert [p.amount for p in job.payments] == [640_000_000_000_000_000] * 3
         # the verifier: 5% (verifier_fee_bps) of the claimed work value 3.84 NMT
-        assert job.verifier_fees == job.fee_paid * 500 // 10_000
+        assert job.verifier_fees == len(job.verifier_payments) * job.fee_paid * 500 // 10_000
         assert chain.store.account(SUB.address).balance == sub0 + 50 * NMT - job.fee_paid - job.verifier_fees
     else:
         assert not verdict.ok and "differs" in verdict.reason
         chain.send((KEY_OF[job.verifier], verify.verify_body(job, verdict, "accuracy")))
+        chain.send()                # the confirmer is drawn from the next block's beacon
         job = chain.job(1)          # the accusation is confirmed by the other verifier, on the same steps
         assert job.state == R.VERIFYING and len(job.accused) == 3
         again = verify.verify_result(spec, ds, blobs, weights, job.replay_from, job.replay_steps)

@@ -89,8 +89,9 @@ def test_genesis_jobs_section_parses_defaults_and_round_trips():
     assert g.params.jobs == dataclasses.replace(JobParams(), job_retention_blocks=7, verifier_fee_bps=0)
     assert genesis_from_json(json.loads(json.dumps(genesis_to_json(g)))) == g
     dev = load_genesis("devnet").params.jobs
-    assert dev.job_retention_blocks == 300 and dataclasses.replace(dev, job_retention_blocks=1) == \
-        dataclasses.replace(JobParams(), job_retention_blocks=1)
+    assert dev.job_retention_blocks == 300 and dev.audit_bps == 2_500
+    assert dataclasses.replace(dev, job_retention_blocks=1, audit_bps=1) == \
+        dataclasses.replace(JobParams(), job_retention_blocks=1, audit_bps=1)
     assert load_genesis("mainnet").params.jobs == JobParams()
 
 

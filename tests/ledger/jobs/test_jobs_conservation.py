@@ -4,7 +4,9 @@ base unit is accounted for: `State.audit()` (total supply), `audit_jobs` (escrow
 unfinished jobs hold; each job's and each pruned summary's fee + verifier fees + refund + escrow ==
 budget; the state index and pruning queue match the jobs) and `audit_economics` hold after every
 block. The chain prunes finished jobs 4 blocks after they settle, at most one per block, so pruning
-interleaves with everything else."""
+interleaves with everything else. Half of the clean verdicts are audited (`audit_bps` 5,000), and
+verdicts name workers or measure metrics at random, so audits agree, accuse and dispute metrics
+(deciders, false-clean penalties) among the rest."""
 
 import dataclasses
 
@@ -27,8 +29,9 @@ from ledger.txkinds.job_verify import JobVerify
 from ledger.txkinds.stake import StakeTx
 
 KEY_OF = {k.address: k for k in PROVIDERS}
+AUDIT_PHASES: set[str] = set()       # audit phases the machine reached (checked after the run)
 GENESIS = make_genesis(dataclasses.replace(PARAMS, jobs=dataclasses.replace(
-    JobParams(), job_retention_blocks=4, max_prunes_per_block=1)))
+    JobParams(), job_retention_blocks=4, max_prunes_per_block=1, audit_bps=5_000)))
 
 
 class JobFlows(RuleBasedStateMachine):
@@ -94,7 +97,9 @@ class JobFlows(RuleBasedStateMachine):
         self.result(data)
         for _ in range(3):
             self.c.block()
-        self.verify(data)
+        for _ in range(data.draw(st.integers(1, 3))):     # then an auditor's / a decider's verdict
+            self.verify(data)
+            self.c.block()
 
     @rule(data=st.data())
     def verify(self, data):
@@ -166,8 +171,17 @@ class JobFlows(RuleBasedStateMachine):
             v = job_view(state, jid)
             assert v["pruned"] == (jid in pruned)
             assert sum(int(p["amount"]) for p in v["verifier_payments"]) == int(v["verifier_fees"])
+            if v["audit"] is not None and v["state"] == R.VERIFYING and v["audit"]["phase"] != R.A_DRAW:
+                # an audit or a dispute waits on someone, or on the next block's draw of the decider
+                assert v["verifier"] or R.get_job(state, jid).challenge_height == self.c.height + 1
         for s in iter_summaries(state):
             assert s.pruned_height - s.settled_height >= 5      # later when the per-block bound is reached
+        for j in iter_jobs(state):
+            if j.audit:
+                AUDIT_PHASES.add(j.audit)
+                # a clean verdict under audit is one verifier; never paid twice, at most 3 verdicts stood
+                assert len(j.verifier_payments) <= 3 and len({p.provider for p in j.verifier_payments}) == len(
+                    j.verifier_payments)
         for p in PROVIDERS:
             prov = self.c.provider(p)
             assert prov.active_jobs == sum(1 for j in self._jobs((R.RUNNING, R.VERIFYING))
@@ -177,3 +191,15 @@ class JobFlows(RuleBasedStateMachine):
 TestJobFlows = JobFlows.TestCase
 TestJobFlows.settings = settings(max_examples=60, stateful_step_count=25, deadline=None,
                                  suppress_health_check=[HealthCheck.too_slow])
+
+
+def test_the_machine_reaches_every_audit_phase():
+    """The random flows do exercise audits: a derandomized run (the same every time, so this cannot
+    flake) reaches every phase: drawn, audited, disputed."""
+    from hypothesis.stateful import run_state_machine_as_test
+
+    AUDIT_PHASES.clear()
+    run_state_machine_as_test(JobFlows, settings=settings(
+        max_examples=30, stateful_step_count=25, deadline=None, derandomize=True, database=None,
+        suppress_health_check=[HealthCheck.too_slow]))
+    assert {R.A_DRAW, R.A_AUDIT, R.A_DISPUTE} <= AUDIT_PHASES, AUDIT_PHASES

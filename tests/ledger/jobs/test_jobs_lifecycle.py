@@ -151,6 +151,7 @@ def test_failed_verification_not_paid_slashed_reputation_down(chain):
     first = job.verifier
     first0 = chain.balance(first)
     chain.block(verify_tx(chain, job, bad=(P2, P3)))
+    chain.block()              # the next verifier is drawn from the next block's beacon
     job = chain.job(jid)       # an accusation waits for a second verifier, on the same steps
     assert chain.balance(first) == first0 and job.verifier_fees == 0    # paid only once its verdict stands
     assert job.state == R.VERIFYING and job.accused == tuple(sorted((P2.address, P3.address)))
@@ -185,9 +186,12 @@ def test_unconfirmed_accusation_slashes_nobody(chain):
     accuser = job.verifier
     acc0 = chain.balance(accuser)
     chain.block(verify_tx(chain, job, bad=(P1, P2, P3)))
+    chain.block()              # the next verifier is drawn from the next block's beacon
     job = chain.job(jid)
     confirmer = job.verifier
     chain.block(verify_tx(chain, job))                     # the confirming verifier finds nothing wrong
+    assert chain.job(jid).audit == R.A_DISPUTE                # a decider would be drawn next block...
+    chain.block()                                             # ...but nobody is left: the confirmer's verdict
     job = chain.job(jid)
     assert job.state == R.DONE and job.fee_paid == 9 * NMT and chain.balance(SUB) == sub0 - 9 * NMT - VFEE
     # the false accuser is not paid; the confirmer is
@@ -205,6 +209,7 @@ def test_accusation_without_a_confirmer_refunds_without_slashing(chain):
     job = to_challenge(chain, jid)
     assert job.verifier == VER.address
     chain.block(verify_tx(chain, job, bad=(P4,)))
+    chain.block()              # the next verifier is drawn from the next block's beacon
     job = chain.job(jid)
     assert job.state == R.FAILED and "no eligible verifier" in job.reason
     assert chain.balance(SUB) == sub0 and chain.provider(P4).reputation == 5_000

@@ -26,7 +26,6 @@ from jobs_fixtures import (
 from ledger.jobs import records as R
 from ledger.jobs import views
 from ledger.jobs.cid import cid_of
-from ledger.jobs.params import JobParams
 from ledger.state import State
 from ledger.store import DBView, Store
 from ledger.txkinds.job_cancel import JobCancel
@@ -38,7 +37,7 @@ from ledger.txkinds.job_verify import JobVerify
 KEY_OF = {k.address: k for k in PROVIDERS}
 RETAIN = 5
 GENESIS = make_genesis(dataclasses.replace(PARAMS, jobs=dataclasses.replace(
-    JobParams(), job_retention_blocks=RETAIN, max_prunes_per_block=1)))
+    PARAMS.jobs, job_retention_blocks=RETAIN, max_prunes_per_block=1)))
 
 
 @pytest.fixture
