@@ -200,6 +200,6 @@ def test_the_machine_reaches_every_audit_phase():
 
     AUDIT_PHASES.clear()
     run_state_machine_as_test(JobFlows, settings=settings(
-        max_examples=30, stateful_step_count=25, deadline=None, derandomize=True, database=None,
+        max_examples=60, stateful_step_count=40, deadline=None, derandomize=True, database=None,
         suppress_health_check=[HealthCheck.too_slow]))
     assert {R.A_DRAW, R.A_AUDIT, R.A_DISPUTE} <= AUDIT_PHASES, AUDIT_PHASES
