@@ -63,6 +63,10 @@ class NodeOptions:
     bandwidth_kbps: int | None = None     # self-declared; None: provider.DEFAULT_BANDWIDTH_KBPS
     # config.toml [blobs] max_upload_bytes: the largest blob `POST /blobs` stores (413 above it)
     max_blob_upload_bytes: int = DEFAULT_MAX_BLOB_UPLOAD
+    # config.toml [blobs] max_store_bytes / recent_seconds: the blob store's budget and the window in
+    # which a used blob is never evicted (mindnode/node/blob_keep.py)
+    max_blob_store_bytes: int = 20 * 1024**3
+    blob_recent_s: float = 600.0
 
 
 class NodeService:
