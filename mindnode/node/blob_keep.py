@@ -88,8 +88,8 @@ def job_needs(state, me: bytes, read_local: Callable[[str], bytes | None] = lamb
     for job in jobs:
         if not _takes_part(state, job, me):
             continue
-        if job.state in (RUNNING, VERIFYING):
-            busy = True
+        if job.state in (RUNNING, VERIFYING) and (job.worker(me) is not None or job.verifier == me):
+            busy = True                 # it produces blobs for this job (a submitter produces none)
         refs = _spec_refs(job.spec)
         if job.result is not None:
             r = job.result
