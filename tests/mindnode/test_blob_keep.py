@@ -7,28 +7,29 @@ no part in the job keeps none of it; the node's own blobs stay while it has an u
 from __future__ import annotations
 
 import dataclasses
+import importlib
 import json
 import os
 import sys
 from pathlib import Path
 
-import pytest
 import trio
 
+from ledger.jobs import records as R
+from ledger.jobs.params import JobParams
+from ledger.txkinds.job_offer import JobOffer
+from ledger.txkinds.job_result import JobResult
+from ledger.txkinds.job_verify import JobVerify
+from mindnode.jobs import evidence, examples
+from mindnode.node.blob_keep import BlobKeeper, job_needs
+from p2p import blob_gc
+from p2p.blob import BlobStore
+
+# the jobs tests' small chain (tests/ledger/jobs/jobs_fixtures.py: real LevelDB store, five providers)
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "ledger" / "jobs"))
-
-from jobs_fixtures import NMT, OTHER, P1, P2, P3, P4, PARAMS, PROVIDERS, SUB, make_genesis, registered_chain, \
-    submit_body  # noqa: E402
-
-from ledger.jobs import records as R  # noqa: E402
-from ledger.jobs.params import JobParams  # noqa: E402
-from ledger.txkinds.job_offer import JobOffer  # noqa: E402
-from ledger.txkinds.job_result import JobResult  # noqa: E402
-from ledger.txkinds.job_verify import JobVerify  # noqa: E402
-from mindnode.jobs import evidence, examples  # noqa: E402
-from mindnode.node.blob_keep import BlobKeeper, job_needs  # noqa: E402
-from p2p import blob_gc  # noqa: E402
-from p2p.blob import BlobStore  # noqa: E402
+jf = importlib.import_module("jobs_fixtures")
+NMT, OTHER, P1, P2, P3, P4, PROVIDERS, SUB = jf.NMT, jf.OTHER, jf.P1, jf.P2, jf.P3, jf.P4, jf.PROVIDERS, jf.SUB
+PARAMS, make_genesis, registered_chain, submit_body = jf.PARAMS, jf.make_genesis, jf.registered_chain, jf.submit_body
 
 RETAIN = 5
 GENESIS = make_genesis(dataclasses.replace(PARAMS, jobs=dataclasses.replace(
