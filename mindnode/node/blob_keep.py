@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any
 
 import trio
 
+from mindnode.config import DEFAULT_MAX_STORE_BYTES
 from mindnode.node import errors
 from p2p import blob_gc
 
@@ -34,8 +35,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("mindnode.node")
 
-#: config.toml ``[blobs] max_store_bytes`` default: a volunteer's disk is not ours to fill.
-DEFAULT_MAX_STORE_BYTES = 20 * 1024**3
 #: How often the node checks its store against the budget (seconds); cheap when under budget.
 GC_EVERY_S = 60.0
 

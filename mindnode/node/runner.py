@@ -18,7 +18,7 @@ from pathlib import Path
 
 import trio
 
-from mindnode.config import DataDir, load_config, load_key, load_node_genesis
+from mindnode.config import DEFAULT_MAX_STORE_BYTES, DataDir, load_config, load_key, load_node_genesis
 from mindnode.node.errors import DatadirError
 
 log = logging.getLogger("mindnode.node")
@@ -74,7 +74,7 @@ def run_node(dd: DataDir, *, validator: bool, listen: list[str], bootnodes: list
         rpc_host=rpc_host or cfg.api_host, rpc_port=cfg.api_port if rpc_port is None else rpc_port,
         status_line=status_line, provide=provide, hardware_class=hardware_class, bandwidth_kbps=bandwidth_kbps,
         max_blob_upload_bytes=_max_upload(cfg),
-        max_blob_store_bytes=_blob_setting(cfg, "max_store_bytes", 20 * 1024**3),
+        max_blob_store_bytes=_blob_setting(cfg, "max_store_bytes", DEFAULT_MAX_STORE_BYTES),
         blob_recent_s=float(_blob_setting(cfg, "recent_seconds", 600, allow_zero=True)),
     )
     try:
