@@ -199,7 +199,7 @@ class BlobStore:
         self.own_dir = self.root / "own"
         for d in (self.blobs, self.partial, self.pins_dir, self.own_dir):
             d.mkdir(parents=True, exist_ok=True)
-        for stale in self.blobs.glob(".*.tmp"):     # left by a crash mid-write or mid-eviction
+        for stale in (*self.blobs.glob(".*.tmp"), *self.pins_dir.glob(".*.tmp")):   # a crash mid-write/eviction
             stale.unlink(missing_ok=True)
         for side in self.blobs.glob("*.chunks"):    # an eviction cut short after the blob went
             if not (self.blobs / side.name[: -len(".chunks")]).exists():
@@ -396,6 +396,7 @@ class BlobStore:
     def remove(self, cid: str) -> None:
         """Forget a blob (a copy found damaged): it and its sidecar go; absent is fine."""
         (self.blobs / f"{cid}.chunks").unlink(missing_ok=True)
+        (self.own_dir / cid).unlink(missing_ok=True)
         self.path(cid).unlink(missing_ok=True)
 
     def get(self, cid: str) -> bytes:

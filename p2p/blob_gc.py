@@ -100,7 +100,7 @@ def collect(store: BlobStore, budget: int, *, keep: Iterable[str] | Callable[[],
         log.info("blob gc freed %d bytes (%d blobs); store now %d of %d bytes", sum(n for _, n in report.freed),
                  len(report.freed), total, budget)
     if report.over_budget:
-        log.warning("blob store holds %d bytes, over its %d-byte budget: the rest is pinned, needed by jobs "
+        log.info("blob store holds %d bytes, over its %d-byte budget: the rest is pinned, needed by jobs "
                     "or in use (unpin blobs with `mindnode blob unpin`, or raise [blobs] max_store_bytes)",
                     total, budget)
     return report

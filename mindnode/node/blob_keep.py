@@ -37,6 +37,8 @@ log = logging.getLogger("mindnode.node")
 
 #: How often the node checks its store against the budget (seconds); cheap when under budget.
 GC_EVERY_S = 60.0
+#: An over-budget store that cannot shrink is reported at most this often (seconds).
+WARN_EVERY_S = 3600.0
 
 
 def _spec_refs(spec_bytes: bytes) -> list[str]:
@@ -117,6 +119,7 @@ class BlobKeeper:
         self.every_s = every_s
         self.last: blob_gc.GcReport | None = None
         self._lock = trio.Lock()
+        self._warned_at = float("-inf")
 
     def _read_small(self, cid: str) -> bytes | None:
         from mindnode.jobs.evidence import MAX_EVIDENCE_BYTES
@@ -144,6 +147,12 @@ class BlobKeeper:
             report = await trio.to_thread.run_sync(lambda: blob_gc.collect(
                 self.store, self.max_bytes, keep=self.keep, recent_s=self.recent_s, fetching=fetching))
             self.last = report
+            if report.over_budget and trio.current_time() - self._warned_at > WARN_EVERY_S:
+                self._warned_at = trio.current_time()
+                log.warning("blob store holds %d bytes, over its %d-byte budget ([blobs] max_store_bytes): the rest "
+                            "is pinned, needed by this node's jobs or in use; unpin what you no longer need "
+                            "(`mindnode blob ls`, `mindnode blob unpin CID`) or raise the budget",
+                            report.after, report.budget)
             return report
 
     async def run(self) -> None:

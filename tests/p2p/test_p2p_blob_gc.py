@@ -216,3 +216,18 @@ def test_sigkill_mid_eviction_leaves_a_consistent_store(tmp_path):
     store._touched.clear()                               # (reading them all just now was a use)
     r = blob_gc.collect(store, 0, recent_s=0)            # and the store still collects normally
     assert {c for c, _, _ in store.entries()} == {cids[-1]} and r.after == 4 * KB
+
+
+def test_a_blob_being_written_is_not_touched(tmp_path):
+    """An upload in progress is a temp file (and a download a partial file): not in the store, so
+    a collection neither counts nor removes it; committed, it is a blob like any other."""
+    store = BlobStore(tmp_path)
+    old = _fill(store, 2)
+    with store.writer() as w:
+        w.write(b"a" * 50 * KB)
+        r = blob_gc.collect(store, 0, recent_s=0)
+        assert {c for c, _ in r.freed} == set(old) and w.tmp.exists()
+        w.write(b"b" * 10)
+        cid = w.commit()
+    assert store.has(cid) and cid_of(store.path(cid).read_bytes()) == cid
+    assert blob_gc.collect(store, 0, recent_s=600).freed == []          # just written: recent
