@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import itertools
 import logging
 import os
 import secrets
@@ -569,6 +570,7 @@ class BlobExchange:
             for i in missing:
                 todo[0].send_nowait(i)
             remaining = {"n": len(missing)}
+            turn = itertools.count()
             errors: list[BlobNotFound] = []
             done = trio.Event()
             if not missing:
@@ -586,7 +588,10 @@ class BlobExchange:
                             errors.append(BlobNotFound(f"every peer failed to serve chunk {i} of {cid}"))
                             done.set()
                             return
-                        peer = live[(i + k) % len(live)]
+                        # round robin over one counter shared by the workers: with (i + k) the
+                        # parity of chunk and worker lined up whenever trio ran the workers in
+                        # reverse order, and every chunk went to the same peer
+                        peer = live[next(turn) % len(live)]
                         try:
                             data = await self.node.request(
                                 peer, BLOB_PROTOCOL, msgpack.packb({"op": "chunk", "cid": cid, "i": i}),
