@@ -38,7 +38,6 @@ from mindnode.cli_common import (
 )
 from mindnode.config import (
     DEFAULT_API_PORT,
-    DEFAULT_MAX_STORE_BYTES,
     DEFAULT_P2P_PORT,
     Config,
     DataDir,
@@ -134,8 +133,7 @@ def init(genesis_source: str, datadir: Path | None, force: bool, devnet_key: int
     write_private_file(dd.genesis_path, genesis_bytes, overwrite=True)
     ghash = genesis_hash(genesis).hex()
     cfg = Config(chain_id=genesis.chain_id, genesis_hash=ghash, genesis_block=block_hash, node_key=key_name,
-                 p2p_listen=[f"/ip4/0.0.0.0/tcp/{p2p_port}"], bootnodes=list(genesis.bootnodes), api_port=api_port,
-                 tables={"blobs": {"max_store_bytes": DEFAULT_MAX_STORE_BYTES}})    # shown, so it can be edited
+                 p2p_listen=[f"/ip4/0.0.0.0/tcp/{p2p_port}"], bootnodes=list(genesis.bootnodes), api_port=api_port)
     write_config(dd, cfg, overwrite=True)
 
     summary = {"datadir": str(dd.root), "chain_id": genesis.chain_id, "genesis_hash": ghash,

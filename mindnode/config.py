@@ -195,7 +195,9 @@ def dump_toml(tables: dict[str, dict[str, Any]], header: str = "") -> str:
 
 
 CONFIG_HEADER = """mindnode node configuration, written by `mindnode init`. Safe to edit while the node is stopped.
-[chain] must match genesis.json; [node] key names keys/<key>.json."""
+[chain] must match genesis.json; [node] key names keys/<key>.json.
+Optional (README "Data directory"): a [blobs] table with max_store_bytes (the blob store's budget,
+default 21474836480 = 20 GiB), max_upload_bytes (default 4 GiB) and recent_seconds (default 600)."""
 
 
 def write_config(datadir: DataDir, cfg: Config, *, overwrite: bool = False) -> Path:
