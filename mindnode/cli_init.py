@@ -36,7 +36,13 @@ from mindnode.cli_common import (
     print_json,
     read_password,
 )
-from mindnode.config import DEFAULT_API_PORT, DEFAULT_P2P_PORT, Config, DataDir, write_config
+from mindnode.config import (
+    DEFAULT_API_PORT,
+    DEFAULT_P2P_PORT,
+    Config,
+    DataDir,
+    write_config,
+)
 from mindnode.errors import ConfigError, KeystoreError
 from mindnode.keystore import INSECURE_LABEL, write_private_file
 

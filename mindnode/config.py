@@ -8,7 +8,8 @@ Layout (created by ``mindnode init``; the directory itself is 0700)::
       keys/                  the keystore (0700): one <name>.json per key (0600); the node key is
                              keys/<config node.key>.json, "node" by default
       chain/                 the LevelDB database (ledger.store): blocks, state, head
-      blobs/                 content-addressed blobs (model artifacts, datasets) for p2p/trainer
+      blobs/                 content-addressed blobs (model artifacts, datasets) for p2p/trainer,
+                             kept under config.toml [blobs] max_store_bytes (p2p/blob_gc.py)
 
 Why TOML: people edit it by hand; Python reads it with the standard `tomllib`. We write it with a
 tiny writer for the few value types we use, so no extra dependency. Sections this module does
@@ -35,6 +36,10 @@ BLOBS_DIR = "blobs"
 DEFAULT_P2P_PORT = 30333
 DEFAULT_API_PORT = 8645
 MAX_CONFIG_BYTES = 256 * 1024
+#: ``[blobs] max_store_bytes``: what the blob store may hold before the node evicts unpinned blobs
+#: no job of its own needs, least recently used first (mindnode/node/blob_keep.py). A volunteer's
+#: disk is not ours to fill.
+DEFAULT_MAX_STORE_BYTES = 20 * 1024**3
 
 
 def default_datadir() -> Path:
@@ -190,7 +195,9 @@ def dump_toml(tables: dict[str, dict[str, Any]], header: str = "") -> str:
 
 
 CONFIG_HEADER = """mindnode node configuration, written by `mindnode init`. Safe to edit while the node is stopped.
-[chain] must match genesis.json; [node] key names keys/<key>.json."""
+[chain] must match genesis.json; [node] key names keys/<key>.json.
+Optional (README "Data directory"): a [blobs] table with max_store_bytes (the blob store's budget,
+default 21474836480 = 20 GiB), max_upload_bytes (default 4 GiB) and recent_seconds (default 600)."""
 
 
 def write_config(datadir: DataDir, cfg: Config, *, overwrite: bool = False) -> Path:

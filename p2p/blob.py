@@ -31,9 +31,13 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import itertools
 import logging
 import os
 import secrets
+import threading
+import time
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -135,8 +139,10 @@ class BlobWriter:
                 self._hashes += self._chunk.digest()
                 self._chunk, self._in_chunk = hashlib.sha256(), 0
 
-    def commit(self) -> str:
-        """fsync, rename into the store (atomic), write the chunk-hash sidecar; returns the id."""
+    def commit(self, pin: str | None = None) -> str:
+        """fsync, rename into the store (atomic), write the chunk-hash sidecar; returns the id.
+        ``pin`` (a reason, e.g. "user") pins the blob *before* it enters the store, so a garbage
+        collection running meanwhile can never take a fresh upload (p2p/blob_gc.py)."""
         if self._in_chunk:
             self._hashes += self._chunk.digest()
             self._in_chunk = 0
@@ -144,7 +150,9 @@ class BlobWriter:
         os.fsync(self._f.fileno())
         self._f.close()
         cid = cid_for_digest(self._whole.digest())
-        if self.store.has(cid):
+        if pin is not None:
+            self.store.pin(cid, pin)
+        if self.store.keep_existing(cid):
             self.tmp.unlink(missing_ok=True)
         else:
             self.store._commit(self.tmp, cid, bytes(self._hashes))
@@ -164,18 +172,163 @@ class BlobWriter:
             self.abort()
 
 
+#: A blob's last use (its file's mtime) is refreshed at most this often (seconds): serving a blob
+#: chunk by chunk must not cost a utime per chunk.
+TOUCH_EVERY_S = 30.0
+
+
 class BlobStore:
-    """Blobs under ``root/blobs/<cid>``, each with a ``.chunks`` sidecar (chunk hashes)."""
+    """Blobs under ``root/blobs/<cid>``, each with a ``.chunks`` sidecar (chunk hashes).
+
+    Bookkeeping for garbage collection (p2p/blob_gc.py), all crash-safe without an index file:
+    * last use = the blob file's mtime, set explicitly (`touch`) on put, get, fetch and serve;
+    * pins = ``root/pins/<cid>`` (content: the reason, e.g. "user"); a pinned blob is never evicted;
+    * own = ``root/own/<cid>``: blobs this node produced (checkpoints, weights, evidence); the node
+      decides how long to keep them (mindnode/node/blob_keep.py);
+    * holds = in-memory reference counts of blobs being served or handed out right now (`hold`).
+    Eviction renames the blob to a ``.*.tmp`` name first (atomic: it leaves the store at once; a
+    reader holding it open still reads the whole inode), then unlinks the sidecar and the file.
+    A crash at any point leaves either the intact blob or a temp file that the next start removes;
+    a sidecar whose blob is gone is removed at start too."""
 
     def __init__(self, root: str | os.PathLike, chunk_bytes: int = CHUNK_BYTES) -> None:
         self.root = Path(root)
         self.chunk_bytes = chunk_bytes
         self.blobs = self.root / "blobs"
         self.partial = self.root / "partial"
-        self.blobs.mkdir(parents=True, exist_ok=True)
-        self.partial.mkdir(parents=True, exist_ok=True)
-        for stale in self.blobs.glob(".*.tmp"):     # left by a crash mid-write: never a blob
+        self.pins_dir = self.root / "pins"
+        self.own_dir = self.root / "own"
+        for d in (self.blobs, self.partial, self.pins_dir, self.own_dir):
+            d.mkdir(parents=True, exist_ok=True)
+        for stale in (*self.blobs.glob(".*.tmp"), *self.pins_dir.glob(".*.tmp")):   # a crash mid-write/eviction
             stale.unlink(missing_ok=True)
+        for side in self.blobs.glob("*.chunks"):    # an eviction cut short after the blob went
+            if not (self.blobs / side.name[: -len(".chunks")]).exists():
+                side.unlink(missing_ok=True)
+        self.lock = threading.Lock()                # pins, holds and evictions (threads and trio)
+        self._holds: dict[str, int] = {}
+        self._touched: dict[str, float] = {}
+
+    # ------------------------------------------------------------------ use, pins, holds
+    def touch(self, cid: str, force: bool = False) -> None:
+        """Record a use of ``cid`` now (its mtime), at most every TOUCH_EVERY_S unless ``force``."""
+        now = time.monotonic()
+        if not force and now - self._touched.get(cid, -1e18) < TOUCH_EVERY_S:
+            return
+        self._touched[cid] = now
+        if len(self._touched) > 4096:
+            self._touched.clear()
+        try:
+            os.utime(self.path(cid))
+        except FileNotFoundError:
+            pass
+
+    def keep_existing(self, cid: str) -> bool:
+        """If ``cid`` is stored, record a use now and return True, atomically with respect to an
+        eviction (which re-checks the last use under the same lock): a caller told True can rely on
+        the blob staying for at least the collector's recent-use window."""
+        with self.lock:
+            try:
+                os.utime(self.path(cid))
+            except FileNotFoundError:
+                return False
+            self._touched[cid] = time.monotonic()
+            return True
+
+    def pin(self, cid: str, reason: str = "user") -> None:
+        """Keep ``cid`` whatever the budget until `unpin` (it need not be stored yet)."""
+        digest_of_cid(cid)
+        with self.lock:
+            tmp = self.pins_dir / f".{cid}.{secrets.token_hex(4)}.tmp"
+            tmp.write_text(reason[:64])
+            os.replace(tmp, self.pins_dir / cid)
+
+    def unpin(self, cid: str) -> bool:
+        """Drop the pin on ``cid``; False if it was not pinned."""
+        digest_of_cid(cid)
+        with self.lock:
+            try:
+                (self.pins_dir / cid).unlink()
+                return True
+            except FileNotFoundError:
+                return False
+
+    def pins(self) -> dict[str, str]:
+        """Pinned ids -> reason."""
+        out = {}
+        for p in self.pins_dir.iterdir():
+            if not p.name.startswith("."):
+                try:
+                    out[p.name] = p.read_text()
+                except FileNotFoundError:
+                    continue
+        return out
+
+    def mark_own(self, cid: str) -> None:
+        """Record that this node produced ``cid`` (kept while its jobs need it: mindnode decides)."""
+        (self.own_dir / cid).touch()
+
+    def own(self) -> set[str]:
+        return {p.name for p in self.own_dir.iterdir() if not p.name.startswith(".")}
+
+    @contextmanager
+    def hold(self, cid: str):
+        """While inside, ``cid`` is not evicted (a serve or a hand-out in progress)."""
+        with self.lock:
+            self._holds[cid] = self._holds.get(cid, 0) + 1
+        try:
+            yield
+        finally:
+            with self.lock:
+                n = self._holds.pop(cid) - 1
+                if n:
+                    self._holds[cid] = n
+
+    def held(self) -> set[str]:
+        with self.lock:
+            return set(self._holds)
+
+    def entries(self) -> list[tuple[str, int, float]]:
+        """Every stored blob as (cid, bytes on disk incl. its sidecar, last use as a unix time)."""
+        sizes: dict[str, int] = {}
+        found: dict[str, tuple[int, float]] = {}
+        with os.scandir(self.blobs) as it:
+            for e in it:
+                if e.name.startswith("."):
+                    continue
+                try:
+                    st = e.stat()
+                except FileNotFoundError:
+                    continue
+                if e.name.endswith(".chunks"):
+                    sizes[e.name[: -len(".chunks")]] = st.st_size
+                elif len(e.name) == 59:
+                    found[e.name] = (st.st_size, st.st_mtime)
+        return [(c, size + sizes.get(c, 0), mtime) for c, (size, mtime) in found.items()]
+
+    def evict(self, cid: str, *, unused_since: float | None = None, protect: frozenset[str] | set[str] = frozenset()
+              ) -> bool:
+        """Remove ``cid`` unless it is pinned, held, in ``protect``, or used after ``unused_since``
+        (a unix time: the last use the caller chose it by). All checked under the lock, so a pin,
+        hold or use that comes first wins. True if it went."""
+        path = self.path(cid)
+        with self.lock:
+            if cid in protect or cid in self._holds or (self.pins_dir / cid).exists():
+                return False
+            if time.monotonic() - self._touched.get(cid, -1e18) < TOUCH_EVERY_S:
+                return False
+            try:
+                if unused_since is not None and path.stat().st_mtime > unused_since:
+                    return False
+                tmp = self.blobs / f".{cid}.evict.tmp"
+                os.replace(path, tmp)
+            except FileNotFoundError:
+                return False
+        (self.blobs / f"{cid}.chunks").unlink(missing_ok=True)
+        (self.own_dir / cid).unlink(missing_ok=True)
+        tmp.unlink(missing_ok=True)
+        self._touched.pop(cid, None)
+        return True
 
     def writer(self, max_bytes: int = MAX_BLOB_BYTES) -> BlobWriter:
         """A `BlobWriter` for a new blob of at most ``max_bytes``."""
@@ -198,6 +351,7 @@ class BlobStore:
             f = open(self.path(cid), "rb")  # noqa: SIM115 - closed below
         except FileNotFoundError as exc:
             raise BlobNotFound(f"blob {cid} is not in the local store") from exc
+        self.touch(cid)
         with f:
             prev = f.read(chunk)
             while prev:
@@ -220,7 +374,7 @@ class BlobStore:
     def put(self, data: bytes | bytearray | memoryview) -> str:
         """Store ``data`` atomically (temp file, fsync, rename); returns its id."""
         cid = cid_of(data)
-        if self.has(cid):
+        if self.keep_existing(cid):
             return cid
         tmp = self.blobs / f".{cid}.{secrets.token_hex(4)}.tmp"
         with open(tmp, "wb") as f:
@@ -243,11 +397,14 @@ class BlobStore:
     def remove(self, cid: str) -> None:
         """Forget a blob (a copy found damaged): it and its sidecar go; absent is fine."""
         (self.blobs / f"{cid}.chunks").unlink(missing_ok=True)
+        (self.own_dir / cid).unlink(missing_ok=True)
         self.path(cid).unlink(missing_ok=True)
 
     def get(self, cid: str) -> bytes:
         try:
-            return self.path(cid).read_bytes()
+            data = self.path(cid).read_bytes()
+            self.touch(cid)
+            return data
         except FileNotFoundError as exc:
             raise BlobNotFound(f"blob {cid} is not in the local store") from exc
 
@@ -266,6 +423,7 @@ class BlobStore:
         size, chunk, _ = self.manifest(cid)
         if index < 0 or index * chunk >= size:
             raise BlobNotFound(f"blob {cid} has no chunk {index}")
+        self.touch(cid)
         with open(self.path(cid), "rb") as f:
             f.seek(index * chunk)
             return f.read(chunk)
@@ -326,7 +484,7 @@ class BlobExchange:
         attempt) or ``PeerTimeout`` (overall ``timeout``).
         """
         digest = digest_of_cid(cid)
-        if self.store.has(cid):
+        if self.store.keep_existing(cid):
             return self.store.path(cid)
         # one download per blob at a time: two writers of one partial file (a prefetch and a
         # training task asking for the same dataset) would rename it from under each other
@@ -337,7 +495,7 @@ class BlobExchange:
             if waited.cancelled_caught:
                 raise PeerTimeout(f"fetching {cid} did not finish within {timeout:g} s (another fetch holds it)")
             try:
-                if self.store.has(cid):
+                if self.store.keep_existing(cid):
                     return self.store.path(cid)
                 return await self._fetch(cid, digest, peers, timeout, chunk_timeout)
             finally:
@@ -370,6 +528,10 @@ class BlobExchange:
                     failures.append(str(exc))
             raise BlobNotFound(f"no reachable peer had blob {cid} intact ({'; '.join(failures) or 'no peers'})")
         raise PeerTimeout(f"fetching {cid} did not finish within {timeout:g} s (partial download kept)")
+
+    def fetching(self) -> set[str]:
+        """Ids being downloaded right now (their partial files must stay)."""
+        return set(self._fetching)
 
     def _partial_paths(self, cid: str) -> tuple[Path, Path]:
         return self.store.partial / f"{cid}.part", self.store.partial / f"{cid}.manifest"
@@ -408,6 +570,7 @@ class BlobExchange:
             for i in missing:
                 todo[0].send_nowait(i)
             remaining = {"n": len(missing)}
+            turn = itertools.count()
             errors: list[BlobNotFound] = []
             done = trio.Event()
             if not missing:
@@ -425,7 +588,10 @@ class BlobExchange:
                             errors.append(BlobNotFound(f"every peer failed to serve chunk {i} of {cid}"))
                             done.set()
                             return
-                        peer = live[(i + k) % len(live)]
+                        # round robin over one counter shared by the workers: with (i + k) the
+                        # parity of chunk and worker lined up whenever trio ran the workers in
+                        # reverse order, and every chunk went to the same peer
+                        peer = live[next(turn) % len(live)]
                         try:
                             data = await self.node.request(
                                 peer, BLOB_PROTOCOL, msgpack.packb({"op": "chunk", "cid": cid, "i": i}),

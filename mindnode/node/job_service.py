@@ -87,6 +87,7 @@ class JobService:
         self._token: trio.lowlevel.TrioToken | None = None
         self.agent = None
         self.announcer = JobAnnouncer(self)
+        self._keeper = None
 
     # ------------------------------------------------------------------ ChainPort
     def state(self):
@@ -112,11 +113,28 @@ class JobService:
         return b
 
     def put(self, data: bytes) -> str:
-        return self.blobs.store.put(data)
+        """Store a blob this node produced for a job (weights, checkpoints, evidence, sketch log):
+        marked as its own, kept while its jobs need it (mindnode/node/blob_keep.py)."""
+        store = self.blobs.store
+        cid = store.put(data)
+        store.mark_own(cid)
+        return cid
 
     async def get(self, cid: str) -> bytes:
         path = await self.fetch(cid)
-        return await trio.to_thread.run_sync(path.read_bytes)
+        with self.blobs.store.hold(cid):
+            return await trio.to_thread.run_sync(path.read_bytes)
+
+    @property
+    def keeper(self):
+        """The blob store's budget keeper (`blob_keep.BlobKeeper`), created on first use."""
+        if self._keeper is None:
+            from mindnode.node.blob_keep import BlobKeeper
+
+            o = self.svc.opts
+            self._keeper = BlobKeeper(self.blobs, self.state, self.address, max_bytes=o.max_blob_store_bytes,
+                                      recent_s=o.blob_recent_s)
+        return self._keeper
 
     async def fetch(self, cid: str, timeout: float = 120.0) -> Path:
         """The blob's path in this node's store, fetched from peers first if needed (chunks go
@@ -146,7 +164,7 @@ class JobService:
                     await trio.to_thread.run_sync(w.write, data)
             if buf:
                 await trio.to_thread.run_sync(w.write, buf)
-            cid = await trio.to_thread.run_sync(w.commit)
+            cid = await trio.to_thread.run_sync(w.commit, "user")   # pinned: the user's own file
         except BlobTooLarge:
             raise errors.PayloadTooLarge(_too_large(cap)) from None
         finally:
@@ -361,6 +379,7 @@ class JobService:
             await trio.to_thread.run_sync(_limit_torch_threads)
         async with trio.open_nursery() as n:
             n.start_soon(self.progress_loop)
+            n.start_soon(self.keeper.run)
             n.start_soon(self.announcer.run, self._head_waiter())
             if not provide:
                 return
@@ -413,7 +432,10 @@ def add_routes(app: Any, jobs: JobService) -> None:
     from fastapi.responses import Response, StreamingResponse
     from starlette.requests import ClientDisconnect
 
+    from mindnode.node import blob_keep
     from p2p import errors as p2p_errors
+
+    blob_keep.add_routes(app, lambda: jobs.keeper)      # GET /blobs, /blobs/gc, /blobs/{cid}/pin
 
     @app.get("/jobs/{job_id}/progress", summary="Latest training progress per worker of a job (from gossip)")
     async def progress(job_id: int) -> dict:
@@ -456,6 +478,8 @@ async def _stream_blob(store, cid: str):
     from p2p.errors import BlobCorrupt
 
     pieces = store.iter_chunks(cid)
+    held = store.hold(cid)              # not evicted while it streams (blob_keep, p2p/blob_gc.py)
+    held.__enter__()
     try:
         while (piece := await trio.to_thread.run_sync(next, pieces, None)) is not None:
             yield piece
@@ -465,3 +489,4 @@ async def _stream_blob(store, cid: str):
         store.remove(cid)
     finally:
         pieces.close()
+        held.__exit__(None, None, None)

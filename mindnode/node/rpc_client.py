@@ -111,6 +111,18 @@ class RpcClient:
         finally:
             tmp.unlink(missing_ok=True)
 
+    def blobs(self) -> dict[str, Any]:
+        """The node's stored blobs and its budget (`GET /blobs`)."""
+        return self._call("GET", "/blobs")
+
+    def blob_gc(self, timeout: float | None = None) -> dict[str, Any]:
+        """Run the blob collection now (`POST /blobs/gc`); returns what was freed."""
+        return self._call("POST", "/blobs/gc", timeout=timeout or self._http.timeout)
+
+    def blob_pin(self, cid: str, pinned: bool = True) -> dict[str, Any]:
+        """Pin (or unpin) a blob on the node."""
+        return self._call("POST" if pinned else "DELETE", f"/blobs/{cid}/pin")
+
     def _raise_for(self, resp: httpx.Response, path: str) -> None:
         try:
             body = resp.json()

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import trio
 
-from mindnode.config import DataDir, load_config, load_key, load_node_genesis
+from mindnode.config import DEFAULT_MAX_STORE_BYTES, DataDir, load_config, load_key, load_node_genesis
 from mindnode.node.errors import DatadirError
 
 log = logging.getLogger("mindnode.node")
@@ -74,6 +74,8 @@ def run_node(dd: DataDir, *, validator: bool, listen: list[str], bootnodes: list
         rpc_host=rpc_host or cfg.api_host, rpc_port=cfg.api_port if rpc_port is None else rpc_port,
         status_line=status_line, provide=provide, hardware_class=hardware_class, bandwidth_kbps=bandwidth_kbps,
         max_blob_upload_bytes=_max_upload(cfg),
+        max_blob_store_bytes=_blob_setting(cfg, "max_store_bytes", DEFAULT_MAX_STORE_BYTES),
+        blob_recent_s=float(_blob_setting(cfg, "recent_seconds", 600, allow_zero=True)),
     )
     try:
         trio.run(_main, chain, key, opts)
@@ -93,6 +95,17 @@ def _max_upload(cfg) -> int:
     value = cfg.tables.get("blobs", {}).get("max_upload_bytes", DEFAULT_MAX_BLOB_UPLOAD)
     if type(value) is not int or value <= 0:
         raise ConfigError(f"config.toml: blobs.max_upload_bytes must be a positive integer, got {value!r}")
+    return value
+
+
+def _blob_setting(cfg, name: str, default: int, allow_zero: bool = False) -> int:
+    """config.toml ``[blobs] NAME`` (a non-negative integer; positive unless ``allow_zero``)."""
+    from mindnode.errors import ConfigError
+
+    value = cfg.tables.get("blobs", {}).get(name, default)
+    if type(value) is not int or value < 0 or (value == 0 and not allow_zero):
+        raise ConfigError(f"config.toml: blobs.{name} must be a {'non-negative' if allow_zero else 'positive'} "
+                          f"integer, got {value!r}")
     return value
 
 

@@ -28,6 +28,7 @@ from ledger.consensus import FutureHeader
 from ledger.errors import LedgerError
 from ledger.keys import PrivateKey, address_from_text, address_to_text
 from ledger.store import UnknownParent
+from mindnode.config import DEFAULT_MAX_STORE_BYTES
 from mindnode.node import errors, faults, provider, sync
 from mindnode.node.chain import Chain
 from mindnode.node.mempool import Mempool
@@ -63,6 +64,10 @@ class NodeOptions:
     bandwidth_kbps: int | None = None     # self-declared; None: provider.DEFAULT_BANDWIDTH_KBPS
     # config.toml [blobs] max_upload_bytes: the largest blob `POST /blobs` stores (413 above it)
     max_blob_upload_bytes: int = DEFAULT_MAX_BLOB_UPLOAD
+    # config.toml [blobs] max_store_bytes / recent_seconds: the blob store's budget and the window in
+    # which a used blob is never evicted (mindnode/node/blob_keep.py)
+    max_blob_store_bytes: int = DEFAULT_MAX_STORE_BYTES
+    blob_recent_s: float = 600.0
 
 
 class NodeService:

@@ -30,6 +30,7 @@ from .test_jobs_devnet import cli
 pytestmark = [pytest.mark.e2e, pytest.mark.slow, pytest.mark.timeout(300)]
 
 SMALL_CAP = 1024 * 1024
+STORE_BUDGET = 64 * 1024 * 1024
 
 
 @pytest.fixture(scope="module")
@@ -38,7 +39,7 @@ def net(tmp_path_factory):
 
     def prepare(net: Devnet) -> None:
         with open(net.nodes[1].datadir / "config.toml", "a") as f:       # node 1 takes small uploads only
-            f.write(f"\n[blobs]\nmax_upload_bytes = {SMALL_CAP}\n")
+            f.write(f"\n[blobs]\nmax_upload_bytes = {SMALL_CAP}\nmax_store_bytes = {STORE_BUDGET}\n")
         r = cli("keys", "import", "--devnet", "3", "--name", "client", "--datadir", str(net.nodes[0].datadir))
         assert r.returncode == 0, r.stderr
 
@@ -84,6 +85,12 @@ def test_blob_put_and_get_through_the_cli(net, tmp_path):
     small = tmp_path / "small.bin"
     small.write_bytes(data[:SMALL_CAP])
     assert cli("blob", "put", str(small), "--rpc", n1.rpc).stdout.strip() == cid_of(data[:SMALL_CAP])
+    # node 1's store budget comes from its config.toml; the upload is pinned (mindnode/node/blob_keep.py)
+    listing = json.loads(cli("blob", "ls", "--json", "--rpc", n1.rpc).stdout)
+    assert listing["budget"] == STORE_BUDGET
+    assert any(b["cid"] == cid_of(data[:SMALL_CAP]) and b["pinned"] for b in listing["blobs"])
+    r = cli("blob", "gc", "--json", "--rpc", n1.rpc)
+    assert r.returncode == 0 and json.loads(r.stdout)["over_budget"] is False, r.stderr
 
 
 def test_announced_job_dataset_is_prefetched_by_providers(net, tmp_path):
