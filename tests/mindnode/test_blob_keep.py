@@ -16,7 +16,6 @@ from pathlib import Path
 import trio
 
 from ledger.jobs import records as R
-from ledger.jobs.params import JobParams
 from ledger.txkinds.job_offer import JobOffer
 from ledger.txkinds.job_result import JobResult
 from ledger.txkinds.job_verify import JobVerify
@@ -33,7 +32,7 @@ PARAMS, make_genesis, registered_chain, submit_body = jf.PARAMS, jf.make_genesis
 
 RETAIN = 5
 GENESIS = make_genesis(dataclasses.replace(PARAMS, jobs=dataclasses.replace(
-    JobParams(), job_retention_blocks=RETAIN, max_prunes_per_block=1)))
+    PARAMS.jobs, job_retention_blocks=RETAIN, max_prunes_per_block=1)))
 KEY_OF = {k.address: k for k in PROVIDERS}
 
 
