@@ -245,6 +245,16 @@ def _job_id_of(c, tx_hash: str, timeout: float = SUBMIT_WAIT_S) -> int | None:
         return None
 
 
+def _audit_line(a: dict) -> str:
+    """One line for the job view's `audit` record: who said clean, who audits it, with what metric."""
+    line = f"{a['phase']} (drawn at height {a['draw_height']}): clean verdict by {a['clean_verifier']} " \
+           f"({a['clean_metric']})"
+    if a.get("auditor"):
+        audited = "pending" if a.get("audit_metric") is None else a["audit_metric"]
+        line += f"; auditor {a['auditor']} ({audited})"
+    return line
+
+
 def _print_job(r: dict) -> None:
     rows = [("id", r["id"]), ("state", r["state"] + (f" ({r['reason']})" if r["reason"] else "")),
             ("mode", r["mode"]), ("workers", [w["provider"] + ("" if w["active"] else " (left)")
@@ -262,6 +272,8 @@ def _print_job(r: dict) -> None:
     if r.get("aborts"):        # job_abort declarations (a majority fails the job, full refund)
         rows.append(("untrainable", [f"{a['provider']}: {a['code']}: {a['reason']} (height {a['height']})"
                                      for a in r["aborts"]]))
+    if r.get("audit"):         # a random audit of the clean verdict (ledger/JOBS.md "Audits")
+        rows.append(("audit", _audit_line(r["audit"])))
     if r.get("pruned"):
         rows.append(("pruned", f"at height {r['pruned_height']}: only the summary is kept (terms, workers, "
                                "offers and checkpoints are gone)"))

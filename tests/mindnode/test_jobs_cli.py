@@ -113,3 +113,13 @@ def test_job_examples_name_prints_the_spec_file_to_edit(tmp_path):
 def test_job_group_help_is_a_quick_start():
     out = run(["job", "--help"]).output
     assert "job submit digits-mlp --key client --wait" in out and "--devnet 9" in out
+
+
+def test_audit_line_reads_the_job_view_audit_record():
+    from mindnode.commands.job_cmds import _audit_line
+
+    a = {"phase": "audit", "draw_height": 41, "clean_verifier": "mnAAA", "clean_metric": 0.999,
+         "auditor": "mnBBB", "audit_metric": None}
+    assert _audit_line(a) == "audit (drawn at height 41): clean verdict by mnAAA (0.999); auditor mnBBB (pending)"
+    assert _audit_line({**a, "audit_metric": 0.62}).endswith("auditor mnBBB (0.62)")
+    assert "auditor" not in _audit_line({**a, "phase": "draw", "auditor": ""})
