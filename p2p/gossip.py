@@ -82,6 +82,10 @@ class GossipMessage:
     seqno: bytes
 
 
+#: How many delivered message ids a subscription remembers to drop a duplicate copy.
+DELIVERED_MEMORY = 8192
+
+
 class Subscription:
     """Messages of one topic, own publishes filtered out.  ``async for msg in sub`` or ``get``."""
 
@@ -90,6 +94,20 @@ class Subscription:
         self._gossip = gossip
         self._receive = receive
         self._own = gossip.host.get_id().to_bytes()
+        # (origin, seqno) of messages already delivered, oldest first (bounded). Why: py-libp2p
+        # checks "seen" before an awaited validation and marks it after, so two copies of one
+        # message arriving together over two mesh links can both pass (seen in a 3-process test:
+        # b delivered tx-1 twice, once from a and once via the bootnode).
+        self._delivered: dict[tuple[bytes, bytes], None] = {}
+
+    def _first_delivery(self, msg) -> bool:
+        key = (bytes(msg.from_id), bytes(msg.seqno))
+        if key in self._delivered:
+            return False
+        if len(self._delivered) >= DELIVERED_MEMORY:
+            self._delivered.pop(next(iter(self._delivered)))
+        self._delivered[key] = None
+        return True
 
     async def get(self, timeout: float | None = None) -> GossipMessage:
         """Next message; ``PeerTimeout`` after ``timeout`` s, ``P2PError`` once unsubscribed."""
@@ -99,7 +117,7 @@ class Subscription:
                     msg = await self._receive.receive()
                 except (trio.EndOfChannel, trio.ClosedResourceError) as exc:
                     raise P2PError(f"subscription to {self.topic} is closed") from exc
-                if msg.from_id == self._own:
+                if msg.from_id == self._own or not self._first_delivery(msg):
                     continue
                 return GossipMessage(self.topic, msg.data, ID(msg.from_id).to_base58(), msg.seqno)
         raise PeerTimeout(f"no message on {self.topic} within {timeout:g} s")

@@ -153,3 +153,29 @@ async def test_stalled_subscriber_is_reported_not_silently_skipped():
             assert info.value.undelivered == [stalled_id]
             for peer in list(stalled.get_network().connections):
                 await stalled.get_network().close_peer(peer)
+
+
+async def test_a_subscription_delivers_one_copy_of_a_message_that_arrives_twice():
+    """py-libp2p marks a message seen only after its (awaited) validation, so two copies arriving
+    together over two links can both reach the subscription: it must deliver one."""
+    from types import SimpleNamespace
+
+    from libp2p.peer.id import ID
+
+    from p2p import gossip as g
+
+    me, other = ID(b"\x00\x01me"), ID(b"\x00\x02other")
+    send, receive = trio.open_memory_channel(10)
+    fake = SimpleNamespace(host=SimpleNamespace(get_id=lambda: me))
+    sub = g.Subscription(fake, "tx", receive)
+
+    def msg(origin, seqno, data):
+        return SimpleNamespace(from_id=origin.to_bytes(), seqno=seqno, data=data)
+
+    for m in (msg(other, b"\x01", b"tx-1"), msg(other, b"\x01", b"tx-1"), msg(me, b"\x02", b"own"),
+              msg(other, b"\x02", b"tx-2")):
+        send.send_nowait(m)
+    assert (await sub.get(1)).data == b"tx-1"
+    assert (await sub.get(1)).data == b"tx-2"          # the copy of tx-1 and our own publish skipped
+    with pytest.raises(PeerTimeout):
+        await sub.get(0.05)
