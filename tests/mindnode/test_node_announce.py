@@ -100,6 +100,10 @@ async def test_announcement_prefetches_and_bad_gossip_costs_score(tmp_path, nurs
             await trio.sleep(0.05)
         while R.get_provider(a.jobs.state(), a.jobs.address) is None:
             await trio.sleep(0.1)
+        # B must know A is on the job topic (else the announcement goes nowhere: under load the
+        # subscription exchange can take longer than a fixed pause)
+        while a.net.peer_id not in b.net.node.gossip.topic_peers(b.net.topic("job")):
+            await trio.sleep(0.05)
         await trio.sleep(1.5)                          # let gossipsub graft the job topic mesh
     blob = b"pretend dataset " * 70_000                 # ~1.1 MB: two chunks
     cid = b.jobs.put(blob)
