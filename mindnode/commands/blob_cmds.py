@@ -107,17 +107,11 @@ def ls(rpc_url, datadir, as_json: bool) -> None:
     if as_json:
         _echo_json(out)
         return
-    from rich.console import Console
-    from rich.table import Table
+    from mindnode.commands.tables import grid
 
-    t = Table(title=f"blob store: {_size(out['used'])} of {_size(out['budget'])}", title_justify="left")
-    for col in ("cid", "size", "pinned", "job", "last used"):
-        t.add_column(col, overflow="fold")
-    for b in out["blobs"]:
-        when = datetime.datetime.fromtimestamp(b["last_used"]).strftime("%Y-%m-%d %H:%M:%S")
-        t.add_row(b["cid"], _size(b["size"]), "yes" if b["pinned"] else "", "" if b["job"] is None else str(b["job"]),
-                  when)
-    Console().print(t)
+    grid(f"blob store: {_size(out['used'])} of {_size(out['budget'])}", ("cid", "size", "pinned", "job", "last used"),
+         [(b["cid"], _size(b["size"]), "yes" if b["pinned"] else "", "" if b["job"] is None else b["job"],
+           datetime.datetime.fromtimestamp(b["last_used"]).strftime("%Y-%m-%d %H:%M:%S")) for b in out["blobs"]])
 
 
 @blob.command("pin")

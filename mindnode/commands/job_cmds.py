@@ -16,6 +16,7 @@ from typing import Any
 import click
 
 from mindnode.cli_common import datadir_from, datadir_option, json_option, password_file_option
+from mindnode.commands.tables import grid, kv_table
 from mindnode.errors import MindnodeError
 
 DEFAULT_RPC = "http://127.0.0.1:8645"
@@ -46,19 +47,6 @@ def _client(rpc_url: str | None, datadir: Path | None):
 
 def _echo_json(obj: Any) -> None:
     click.echo(json.dumps(obj, sort_keys=True, default=str))
-
-
-def _table(title: str, rows: list[tuple[str, Any]]) -> None:
-    from rich.console import Console
-    from rich.table import Table
-    from rich.text import Text
-
-    t = Table(title=title, show_header=False, title_justify="left")
-    t.add_column(style="bold")
-    t.add_column(overflow="fold")
-    for k, v in rows:      # values as plain Text: on-chain strings (an abort reason) are not rich markup
-        t.add_row(k, Text(json.dumps(v) if isinstance(v, (dict, list)) else str(v)))
-    Console().print(t)
 
 
 def _nmt(units: int | str) -> str:
@@ -134,16 +122,8 @@ def examples(name: str | None, as_json: bool) -> None:
     if as_json:
         _echo_json(rows)
         return
-    from rich.console import Console
-    from rich.table import Table
-
-    t = Table(title="bundled job specs", title_justify="left")
-    for col in ("name", "mode", "workers", "model", "dataset", "steps", "budget (NMT)"):
-        t.add_column(col, overflow="fold")
-    for r in rows:
-        t.add_row(r["name"], r["mode"], str(r["workers"]), r["model"], str(r["dataset"]), str(r["steps"]),
-                  r["budget"])
-    Console().print(t)
+    grid("bundled job specs", ("name", "mode", "workers", "model", "dataset", "steps", "budget (NMT)"),
+         [(r["name"], r["mode"], r["workers"], r["model"], r["dataset"], r["steps"], r["budget"]) for r in rows])
 
 
 @job.command()
@@ -164,7 +144,7 @@ def show(spec: str, as_json: bool) -> None:
     if as_json:
         _echo_json({"spec": s.data, "terms": terms, "trainer": s.trainer_spec()})
         return
-    _table(f"job spec {s.name or spec}: valid", [(k, v) for k, v in terms.items()])
+    kv_table(f"job spec {s.name or spec}: valid", [(k, v) for k, v in terms.items()])
 
 
 @job.command()
@@ -277,7 +257,7 @@ def _print_job(r: dict) -> None:
     if r.get("pruned"):
         rows.append(("pruned", f"at height {r['pruned_height']}: only the summary is kept (terms, workers, "
                                "offers and checkpoints are gone)"))
-    _table(f"job {r['id']}", rows)
+    kv_table(f"job {r['id']}", rows)
 
 
 @job.command()
@@ -312,17 +292,9 @@ def list_(state: str | None, submitter: str | None, rpc_url, datadir, as_json: b
     if as_json:
         _echo_json(rows)
         return
-    from rich.console import Console
-    from rich.table import Table
-    from rich.text import Text
-
-    t = Table(title="jobs", title_justify="left")
-    for col in ("id", "state", "mode", "workers", "budget", "submitter", "reason"):
-        t.add_column(col, overflow="fold")
-    for r in rows:
-        t.add_row(str(r["id"]), r["state"], r["mode"], str(r["workers"]), _nmt(r["budget"]), r["submitter"],
-                  Text(r["reason"]))       # a worker's abort reason: plain text, not rich markup
-    Console().print(t)
+    grid("jobs", ("id", "state", "mode", "workers", "budget", "submitter", "reason"),
+         [(r["id"], r["state"], r["mode"], r["workers"], _nmt(r["budget"]), r["submitter"], r["reason"])
+          for r in rows])
 
 
 # A cancel or rate the chain would refuse is dropped from the block without a trace (the node only
@@ -615,4 +587,4 @@ def provider_status(address: str | None, rpc_url, datadir, as_json: bool) -> Non
         _echo_json({"provider": rec, "duties": duties})
         return
     rows = [(k, _nmt(v) + " per 1,000 samples" if k == "price" else v) for k, v in rec.items()]
-    _table(f"provider {address}", rows + [("duties", duties)])
+    kv_table(f"provider {address}", rows + [("duties", duties)])

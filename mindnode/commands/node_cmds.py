@@ -17,6 +17,7 @@ from typing import Any
 import click
 
 from mindnode.cli_common import datadir_from, datadir_option, json_option, password_file_option
+from mindnode.commands.tables import kv_table
 
 NMT = 10**18
 DEFAULT_RPC = "http://127.0.0.1:8645"
@@ -48,18 +49,6 @@ def _print_json(obj: Any) -> None:
     click.echo(json.dumps(obj, sort_keys=True, default=str))
 
 
-def _table(title: str, rows: list[tuple[str, Any]]) -> None:
-    from rich.console import Console
-    from rich.table import Table
-
-    t = Table(title=title, show_header=False, title_justify="left")
-    t.add_column(style="bold")
-    t.add_column(overflow="fold")
-    for k, v in rows:
-        if isinstance(v, list):
-            v = "\n".join(str(x) for x in v) or "-"
-        t.add_row(k, str(v))
-    Console().print(t)
 
 
 def parse_amount(text: str) -> int:
@@ -145,7 +134,7 @@ def status(rpc_url: str | None, datadir: Path | None, as_json: bool) -> None:
     if as_json:
         _print_json(s)
         return
-    _table(f"mindnode {s['chain_id']}", [
+    kv_table(f"mindnode {s['chain_id']}", [
         ("height", s["height"]), ("head", s["head_hash"]), ("finalized", s["finalized_height"]),
         ("peers", s["peers"]), ("validator", s["validator"]), ("syncing", s["syncing"]),
         ("address", s["address"]), ("peer id", s["peer_id"]), ("listen", s["listen_addrs"]),
@@ -168,7 +157,7 @@ def block(ref: str, rpc_url: str | None, datadir: Path | None, as_json: bool) ->
     rows = [(k, v) for k, v in b.items() if k != "txs"]
     rows.append(("txs", [f"{t['hash'][:16]}.. {t['kind']} from {t['sender'][:14]}.. nonce {t['nonce']}"
                          for t in b.get("txs", [])]))
-    _table(f"block {b.get('height')}", rows)
+    kv_table(f"block {b.get('height')}", rows)
 
 
 @click.command()
@@ -188,7 +177,7 @@ def account(address: str, rpc_url: str | None, datadir: Path | None, as_json: bo
             ("next nonce", a.get("pending_nonce", a["nonce"]))]
     if a.get("candidate"):
         rows.append(("candidate", json.dumps(a["candidate"])))
-    _table("account", rows)
+    kv_table("account", rows)
 
 
 def _resolve_address(text: str, datadir: Path | None) -> str:

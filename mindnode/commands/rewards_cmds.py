@@ -20,11 +20,11 @@ from mindnode.commands.node_cmds import (
     _print_json,
     _resolve_address,
     _send,
-    _table,
     _tx_options,
     fmt_amount,
     rpc_option,
 )
+from mindnode.commands.tables import kv_table
 from mindnode.node.errors import NodeError
 
 #: Days of history shown by default (the chain keeps `accrual_history_days`, 30 by default).
@@ -84,7 +84,7 @@ def _print_rewards(r: dict[str, Any], days: int) -> None:
     profile = r.get("profile")
     prof = "none (not a provider: no mining reward)" if profile is None else (
         f"{profile['hardware_class']}, {profile['bandwidth_kbps']} kbit/s (self-declared)")
-    _table("rewards", [
+    kv_table("rewards", [
         ("address", r["address"]),
         ("chain day", f"{r['day']} (hour {r['hour']} of 24; a day is {r['day_s']} s) at height {r['height']}"),
         ("provider", prof),
