@@ -7,11 +7,12 @@ import pytest
 import trio
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from wkhelpers import run_all
 
 from trainer import compression
 from trainer import sketch as sk
 from trainer.allreduce import Averager, part_bounds
-from trainer.errors import RoundFailed, TrainerError
+from trainer.errors import RoundFailed
 from trainer.transport import InMemoryHub
 from trainer.worker import TrainConfig, Worker
 
@@ -125,19 +126,6 @@ def _workers(hub, keys, mlp_spec, digits, cfg, **extra):
                       verify_peer=keys.verify, **extra) for p in IDS}
 
 
-async def _run_all(workers):
-    out = {}
-
-    async def one(p):
-        try:
-            out[p] = await workers[p].run()
-        except TrainerError as exc:
-            out[p] = exc
-
-    async with trio.open_nursery() as n:
-        for p in workers:
-            n.start_soon(one, p)
-    return out
 
 
 @pytest.mark.timeout(60)
@@ -145,7 +133,7 @@ async def test_signed_training_logs_every_rank_every_step(digits, mlp_spec):
     keys = Keys(IDS)
     cfg = TrainConfig(mode="sync", steps=6, batch_size=8, lr=3e-3, checkpoint_every=3)
     ws = _workers(InMemoryHub(), keys, mlp_spec, digits, cfg)
-    res = await _run_all(ws)
+    res = await run_all(ws)
     assert not any(isinstance(r, Exception) for r in res.values()), res
     log = ws["w1"].sketch_log
     assert len(log) == 6 and all([s.peer for s in row] == IDS for row in log)
@@ -208,7 +196,7 @@ async def test_a_lying_rank_is_named_by_its_peers(digits, mlp_spec, fault, autoj
             return await honest_offer(self, round_id, group, vector, weight, joiners, out)
 
         liar.averager.average = average.__get__(liar.averager)   # the worker still sketches the honest vector
-    res = await _run_all(ws)
+    res = await run_all(ws)
     for p in ("w0", "w2"):
         assert isinstance(res[p], RoundFailed), res
         assert res[p].suspects == frozenset({"w1"}), (p, res[p])
@@ -230,7 +218,7 @@ async def test_rank_replay_reproduces_the_group_and_its_sketches(digits, mlp_spe
     ws = _workers(InMemoryHub(), keys, mlp_spec, digits, cfg, checkpoint_dir=None)
     for p, w in ws.items():
         w.checkpoint_dir = tmp_path / p
-    res = await _run_all(ws)
+    res = await run_all(ws)
     assert not any(isinstance(r, Exception) for r in res.values()), res
     start = next(c for c in map(ck.load, ck.list_checkpoints(tmp_path / "w0")) if c.step == 5)
     rep = SyncRankReplay(mlp_spec, digits, cfg, start, 3)

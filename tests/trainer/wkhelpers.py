@@ -8,10 +8,8 @@ from trainer.transport import InMemoryHub
 from trainer.worker import Worker
 
 
-async def run_workers(ids, spec, ds, cfg, hub=None, checkpoint_dirs=None, progress=None):
-    hub = hub or InMemoryHub()
-    workers = {p: Worker(hub.transport(p), ids, spec, ds, cfg,
-                         checkpoint_dir=(checkpoint_dirs or {}).get(p), progress=progress) for p in ids}
+async def run_all(workers):
+    """Run every worker to the end at once; each one's result, or the TrainerError it raised."""
     results = {}
 
     async def one(p):
@@ -21,6 +19,13 @@ async def run_workers(ids, spec, ds, cfg, hub=None, checkpoint_dirs=None, progre
             results[p] = exc
 
     async with trio.open_nursery() as n:
-        for p in ids:
+        for p in workers:
             n.start_soon(one, p)
-    return results, workers
+    return results
+
+
+async def run_workers(ids, spec, ds, cfg, hub=None, checkpoint_dirs=None, progress=None):
+    hub = hub or InMemoryHub()
+    workers = {p: Worker(hub.transport(p), ids, spec, ds, cfg,
+                         checkpoint_dir=(checkpoint_dirs or {}).get(p), progress=progress) for p in ids}
+    return await run_all(workers), workers
