@@ -102,6 +102,22 @@ class Blobs:
         return data
 
 
+def provider_agents(net, keys, blobs, hub, tmp_path, offering: int) -> list:
+    """One agent per key over the in-memory `hub` (every node "connected" from the start: the hub
+    refuses unknown peers); the first `offering` of them offer on jobs, the rest verify."""
+    for k in keys:
+        hub.transport(address_to_text(k.address))
+    return [ProviderAgent(k.address, Port(net, k), blobs, lambda job_id, me: hub.transport(me), tmp_path / f"a{i}",
+                          offer=i < offering, zone="lab") for i, k in enumerate(keys)]
+
+
+async def register_all(net, keys) -> None:
+    """Register every key as the same cpu provider (0.1 NMT per work unit, capacity 1, zone lab)."""
+    for k in keys:
+        await Port(net, k).submit(ProviderRegister(hardware_class="cpu", score=100, price=NMT // 10, capacity=1,
+                                                   zone="lab", bandwidth_kbps=100_000))
+
+
 async def run_until_finished(net, agents, spec, timeout=200):
     """Seal blocks, run the agents, submit `spec` (as SUB) and return job 1 once it is finished."""
     async with trio.open_nursery() as n:
@@ -124,13 +140,8 @@ async def test_agents_run_digits_mlp_to_payment(tmp_path):
 
     net = LocalNet(tmp_path / "chain")
     hub, blobs = InMemoryHub(), Blobs()
-    for k in PROVIDERS:          # every node is "connected" from the start (the hub refuses unknown peers)
-        hub.transport(address_to_text(k.address))
-    agents = [ProviderAgent(k.address, Port(net, k), blobs, lambda job_id, me: hub.transport(me), tmp_path / f"a{i}",
-                            offer=i < 4, zone="lab") for i, k in enumerate(PROVIDERS)]
-    for k in PROVIDERS:
-        await Port(net, k).submit(ProviderRegister(hardware_class="cpu", score=100, price=NMT // 10, capacity=1,
-                                                   zone="lab", bandwidth_kbps=100_000))
+    agents = provider_agents(net, PROVIDERS, blobs, hub, tmp_path, offering=4)
+    await register_all(net, PROVIDERS)
     spec = examples.resolve("digits-mlp")
     async with trio.open_nursery() as n:
         n.start_soon(net.seal_forever)

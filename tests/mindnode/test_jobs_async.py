@@ -12,13 +12,12 @@ and the verifier replays the drawn rounds of every worker from that worker's own
 import json
 
 import pytest
-from test_jobs_agent import Blobs, LocalNet, Port, run_until_finished
+from test_jobs_agent import Blobs, LocalNet, Port, register_all, run_until_finished
 
 from ledger.genesis import NMT
 from ledger.jobs import records as R
 from ledger.jobs.views import audit_jobs
 from ledger.keys import address_to_text, devnet_key
-from ledger.txkinds.provider_register import ProviderRegister
 from ledger.txkinds.stake import StakeTx
 from mindnode.jobs import evidence, examples, verify_async, work
 from mindnode.jobs import spec as job_spec
@@ -66,9 +65,7 @@ async def _run_job(tmp_path, spec, *, cheat=None, agent_cls=None):
         agents.append(cls(k.address, SigningPort(net, k), blobs, lambda job_id, me: hub.transport(me),
                           tmp_path / f"a{i}", offer=k in WORKERS, zone="lab",
                           run_worker=cheating_run if k is cheat else None))
-    for k in PROVIDERS:
-        await Port(net, k).submit(ProviderRegister(hardware_class="cpu", score=100, price=NMT // 10, capacity=1,
-                                                   zone="lab", bandwidth_kbps=100_000))
+    await register_all(net, PROVIDERS)
     for k in WORKERS:
         await Port(net, k).submit(StakeTx(validator=V0.address, amount=100 * NMT, lock_days=0))
     job = await run_until_finished(net, agents, spec)

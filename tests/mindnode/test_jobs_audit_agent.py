@@ -11,14 +11,13 @@ are paid, the lazy verifier loses its fee and `rep_false_clean`, the auditor and
 import dataclasses
 
 import pytest
-from test_jobs_agent import Blobs, LocalNet, Port, run_until_finished
+from test_jobs_agent import Blobs, LocalNet, Port, register_all, run_until_finished
 
 from ledger.genesis import NMT
 from ledger.jobs import records as R
 from ledger.jobs.params import JobParams
 from ledger.jobs.views import audit_jobs, job_view
 from ledger.keys import address_to_text, devnet_key
-from ledger.txkinds.provider_register import ProviderRegister
 from ledger.txkinds.stake import StakeTx
 from mindnode.jobs import examples
 from mindnode.jobs.agent import ProviderAgent
@@ -48,9 +47,7 @@ async def test_a_lazy_verifier_of_a_cheating_job_is_caught_by_the_audit(tmp_path
         else:
             a.lazy_verifier = True
         agents[k.address] = a
-    for k in PROVIDERS:
-        await Port(net, k).submit(ProviderRegister(hardware_class="cpu", score=100, price=NMT // 10, capacity=1,
-                                                   zone="lab", bandwidth_kbps=100_000))
+    await register_all(net, PROVIDERS)
     for k in WORKERS:
         await Port(net, k).submit(StakeTx(validator=V0.address, amount=100 * NMT, lock_days=0))
     balances0 = {k.address: net.store.state().account(k.address).balance for k in SPARES}

@@ -8,15 +8,12 @@ import json
 
 import numpy as np
 import pytest
-from test_jobs_agent import Blobs, LocalNet, Port, run_until_finished
+from test_jobs_agent import Blobs, LocalNet, provider_agents, register_all, run_until_finished
 
-from ledger.genesis import NMT
 from ledger.jobs import records as R
-from ledger.keys import address_to_text, devnet_key
-from ledger.txkinds.provider_register import ProviderRegister
+from ledger.keys import devnet_key
 from mindnode.jobs import examples, work
 from mindnode.jobs import spec as job_spec
-from mindnode.jobs.agent import ProviderAgent
 from mindnode.jobs.errors import JobSpecError
 from trainer.data import tensors_blob
 
@@ -46,13 +43,8 @@ async def test_a_job_on_a_dataset_artifact_trains_verifies_and_pays(tmp_path):
     net = LocalNet(tmp_path / "chain", providers=PROVIDERS)
     hub, blobs = InMemoryHub(), Blobs()
     spec = artifact_spec(blobs.put(digits_artifact()))
-    for k in PROVIDERS:
-        hub.transport(address_to_text(k.address))
-    agents = [ProviderAgent(k.address, Port(net, k), blobs, lambda job_id, me: hub.transport(me), tmp_path / f"a{i}",
-                            offer=i < 2, zone="lab") for i, k in enumerate(PROVIDERS)]
-    for k in PROVIDERS:
-        await Port(net, k).submit(ProviderRegister(hardware_class="cpu", score=100, price=NMT // 10, capacity=1,
-                                                   zone="lab", bandwidth_kbps=100_000))
+    agents = provider_agents(net, PROVIDERS, blobs, hub, tmp_path, offering=2)
+    await register_all(net, PROVIDERS)
     job = await run_until_finished(net, agents, spec)
     assert job.state == R.DONE, (job.reason, [a.errors for a in agents], net.skipped)
     assert len(job.payments) == 2

@@ -10,15 +10,12 @@ import json
 import pytest
 import torch
 from safetensors.torch import load, save
-from test_jobs_agent import Blobs, LocalNet, Port, run_until_finished
+from test_jobs_agent import Blobs, LocalNet, provider_agents, register_all, run_until_finished
 
-from ledger.genesis import NMT
 from ledger.jobs import records as R
-from ledger.keys import address_to_text, devnet_key
-from ledger.txkinds.provider_register import ProviderRegister
+from ledger.keys import devnet_key
 from mindnode.jobs import examples, verify, work
 from mindnode.jobs import spec as job_spec
-from mindnode.jobs.agent import ProviderAgent
 from mindnode.jobs.errors import JobSpecError
 
 PROVIDERS = [devnet_key(i) for i in range(2, 6)]     # 2 offer (the workers), 2 verify
@@ -58,13 +55,8 @@ async def test_text_lora_fine_tunes_a_base_artifact_and_verifies(tmp_path):
     raw = base_artifact()
     cid = blobs.put(raw)
     spec = finetune_spec(cid)
-    for k in PROVIDERS:
-        hub.transport(address_to_text(k.address))
-    agents = [ProviderAgent(k.address, Port(net, k), blobs, lambda job_id, me: hub.transport(me), tmp_path / f"a{i}",
-                            offer=i < 2, zone="lab") for i, k in enumerate(PROVIDERS)]
-    for k in PROVIDERS:
-        await Port(net, k).submit(ProviderRegister(hardware_class="cpu", score=100, price=NMT // 10, capacity=1,
-                                                   zone="lab", bandwidth_kbps=100_000))
+    agents = provider_agents(net, PROVIDERS, blobs, hub, tmp_path, offering=2)
+    await register_all(net, PROVIDERS)
     job = await run_until_finished(net, agents, spec)
     assert job.state == R.DONE, (job.reason, [a.errors for a in agents], net.skipped)
     assert len(job.payments) == 2

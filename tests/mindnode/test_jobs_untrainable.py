@@ -6,15 +6,13 @@ a few blocks, nobody paid or penalised."""
 
 import pytest
 import trio
-from test_jobs_agent import Blobs, LocalNet, Port, run_until_finished
+from test_jobs_agent import Blobs, LocalNet, Port, provider_agents, register_all, run_until_finished
 from test_jobs_dataset_artifact import artifact_spec
 
-from ledger.genesis import NMT
 from ledger.jobs import records as R
 from ledger.jobs.cid import cid_of
 from ledger.jobs.views import job_view
-from ledger.keys import address_to_text, devnet_key
-from ledger.txkinds.provider_register import ProviderRegister
+from ledger.keys import devnet_key
 from mindnode.jobs.agent import ProviderAgent, untrainable_cause
 from mindnode.jobs.errors import JobSpecError
 from p2p.errors import BlobNotFound
@@ -38,15 +36,10 @@ async def _run(tmp_path, blobs, spec, wait_s=30.0):
 
     net = LocalNet(tmp_path / "chain", providers=PROVIDERS)
     hub = InMemoryHub()
-    for k in PROVIDERS:
-        hub.transport(address_to_text(k.address))
-    agents = [ProviderAgent(k.address, Port(net, k), blobs, lambda job_id, me: hub.transport(me), tmp_path / f"a{i}",
-                            offer=i < 2, zone="lab") for i, k in enumerate(PROVIDERS)]
+    agents = provider_agents(net, PROVIDERS, blobs, hub, tmp_path, offering=2)
     for a in agents:
         a.missing_blob_wait_s = wait_s
-    for k in PROVIDERS:
-        await Port(net, k).submit(ProviderRegister(hardware_class="cpu", score=100, price=NMT // 10, capacity=1,
-                                                   zone="lab", bandwidth_kbps=100_000))
+    await register_all(net, PROVIDERS)
     before = {k.address: net.store.state().account(k.address).balance for k in (SUB, *PROVIDERS)}
     job = await run_until_finished(net, agents, spec, timeout=60)
     st = net.store.state()
